@@ -1,0 +1,28 @@
+# The two commands of the README. Each creates .venv and installs what it needs on first use.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: demo test slow lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(PY) -m athanor experiment generative --scale quick
+
+test: $(VENV)/.installed
+	$(PY) -m ruff check src tests benchmarks scripts
+	$(PY) -m pytest -n 2 -q
+
+slow: $(VENV)/.installed
+	$(PY) -m pytest -m slow -q
+
+bench: $(VENV)/.installed
+	$(PY) -m athanor bench
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

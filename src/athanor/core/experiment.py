@@ -1,0 +1,116 @@
+"""Experiments: several runs (systems x seeds), a comparison, and the claims they check.
+
+An experiment module (``athanor/experiments/<name>.py``) exports::
+
+    SUMMARY: str
+    runs(scale) -> list[RunSpec]                  which systems, with which overrides
+    analyse(records, scale) -> Analysis           claims, comparison artifacts, notes
+
+Every run goes through the one run loop (``core.runloop``) into ``<exp_dir>/<label>_s<seed>/``. A run that
+fails (for example a non-finite loss) is recorded in the notes; claims that need it come out inconclusive.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from athanor.core.claims import Claim
+from athanor.core.errors import AthanorError
+from athanor.core.rundir import now_iso, timestamp, unique_dir, write_json
+
+SCALES = ("tiny", "quick", "full")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    system: str
+    label: str
+    overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class RunRecord:
+    spec: RunSpec
+    seed: int
+    run_dir: Path
+    final: dict[str, float]  # empty when the run failed
+
+
+@dataclasses.dataclass
+class Analysis:
+    claims: list[Claim]
+    artifacts: dict[str, Any] = dataclasses.field(default_factory=dict)
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+
+def metric(records: Sequence[RunRecord], label: str, key: str) -> list[float]:
+    """The final value of ``key`` for every seed of ``label`` (NaN where missing or failed)."""
+    return [float(r.final.get(key, math.nan)) if r.final.get(key) is not None else math.nan
+            for r in records if r.spec.label == label]
+
+
+def mean(records: Sequence[RunRecord], label: str, key: str) -> float:
+    vals = metric(records, label, key)
+    return float(np.mean(vals)) if vals else math.nan
+
+
+def run_experiment(name: str, *, scale: str = "quick", seeds: int = 1, out: Path | str = "runs",
+                   progress: bool = True) -> Path:
+    from athanor.core.artifact_io import write_artifacts
+    from athanor.core.runloop import start_run
+    from athanor.experiments import get_experiment
+    from athanor.report.html import experiment_report, gallery
+
+    if scale not in SCALES:
+        from athanor.core.errors import ConfigError
+
+        raise ConfigError(f"unknown scale '{scale}'; choose one of {', '.join(SCALES)}")
+    if seeds < 1:
+        from athanor.core.errors import ConfigError
+
+        raise ConfigError(f"--seeds must be at least 1, got {seeds}")
+    module = get_experiment(name)
+    specs = module.runs(scale)
+    out = Path(out)
+    exp_dir = unique_dir(out / name, timestamp())
+    t0 = time.perf_counter()
+    records: list[RunRecord] = []
+    notes: list[str] = []
+    listing = []
+    total = len(specs) * seeds
+    for seed in range(seeds):
+        for spec in specs:
+            k = len(records) + 1
+            if progress:
+                print(f"[{k}/{total}] {name}: {spec.label} (seed {seed}, {scale})", file=sys.stderr)
+            run_dir = exp_dir / f"{spec.label}_s{seed}"
+            try:
+                result = start_run(spec.system, preset=scale, overrides=dict(spec.overrides), seed=seed,
+                                   run_dir=run_dir, progress=progress, label=spec.label)
+                final = result.final
+            except AthanorError as e:
+                final = {}
+                notes.append(f"run {spec.label} seed {seed} failed: {e}")
+                print(f"athanor: {notes[-1]}", file=sys.stderr)
+            records.append(RunRecord(spec, seed, run_dir, final))
+            listing.append({"system": spec.system, "label": spec.label, "seed": seed,
+                            "dir": run_dir.name})
+    analysis = module.analyse(records, scale)
+    notes.extend(analysis.notes)
+    write_artifacts(exp_dir, analysis.artifacts)
+    write_json(exp_dir / "claims.json", [c.to_json() for c in analysis.claims])
+    write_json(exp_dir / "experiment.json", {
+        "experiment": name, "scale": scale, "seeds": seeds, "summary": module.SUMMARY, "created": now_iso(),
+        "runs": listing, "status": "completed", "wall_s": round(time.perf_counter() - t0, 2), "notes": notes,
+    })
+    experiment_report(exp_dir)
+    gallery(out)
+    return exp_dir

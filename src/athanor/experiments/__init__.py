@@ -1,0 +1,23 @@
+"""The registry of experiments: one per source post (DESIGN §4), imported lazily."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from athanor.core.errors import ConfigError
+
+EXPERIMENTS: dict[str, str] = {
+    "generative": "athanor.experiments.generative",
+    "vae-kl": "athanor.experiments.vae_kl",
+}
+
+
+def get_experiment(name: str) -> ModuleType:
+    if name not in EXPERIMENTS:
+        from athanor.core.config import nearest
+
+        hint = nearest(name, list(EXPERIMENTS))
+        extra = f"; did you mean '{hint}'?" if hint else ""
+        raise ConfigError(f"unknown experiment '{name}'{extra} (see `athanor list`)")
+    return importlib.import_module(EXPERIMENTS[name])

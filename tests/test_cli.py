@@ -1,0 +1,67 @@
+"""The real entry point, in subprocesses: JSON shapes, exit codes, and messages without tracebacks."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def athanor(*args, cwd=None):
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    return subprocess.run([sys.executable, "-m", "athanor", *args], capture_output=True, text=True, cwd=cwd,
+                          env=env, timeout=600)
+
+
+def test_list_json_shape():
+    p = athanor("list", "--json")
+    assert p.returncode == 0, p.stderr
+    data = json.loads(p.stdout)
+    names = {s["name"] for s in data["systems"]}
+    assert {"oracle", "vae", "gan", "gan-mbd", "autoregressive", "diffusion", "flow"} <= names
+    for s in data["systems"]:
+        assert set(s) == {"name", "family", "presets", "summary"}
+        assert {"tiny", "quick", "full"} <= set(s["presets"])
+    exps = {e["name"]: e for e in data["experiments"]}
+    assert {"generative", "vae-kl"} <= set(exps)
+    assert exps["generative"]["scales"] == ["tiny", "quick", "full"]
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["run", "vea"], "unknown system 'vea'; did you mean 'vae'?"),
+    (["run", "vae", "--preset", "tiny", "--set", "lr"], "malformed --set 'lr'"),
+    (["run", "vae", "--preset", "tiny", "--set", "kl_wieght=1"], "did you mean 'kl_weight'"),
+    (["run", "vae", "--preset", "tiny", "--set", "steps=-5"], "below its minimum"),
+    (["run", "vae", "--preset", "huge"], "unknown preset 'huge'"),
+    (["experiment", "generativ"], "did you mean 'generative'"),
+    (["run"], "name a system"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_usage_errors_exit_2_without_traceback(args, needle):
+    p = athanor(*args)
+    assert p.returncode == 2, (p.returncode, p.stderr)
+    assert needle in p.stderr
+    assert "Traceback" not in p.stderr
+
+
+def test_run_resume_report_and_corrupt_checkpoint(tmp_path):
+    p = athanor("run", "oracle", "--preset", "tiny", "--quiet", "--out", str(tmp_path), "--stop-after", "10")
+    assert p.returncode == 0, p.stderr
+    run_dir = Path(p.stdout.strip().splitlines()[-1])
+    assert "resume with" in p.stdout
+    p = athanor("run", "--resume", str(run_dir), "--quiet")
+    assert p.returncode == 0, p.stderr
+    assert (run_dir / "report.html").is_file()
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "completed"
+    p = athanor("report", str(run_dir), "--out", str(tmp_path / "copy.html"))
+    assert p.returncode == 0 and (tmp_path / "copy.html").read_text().startswith("<!")
+    p = athanor("claims", str(run_dir))
+    assert p.returncode == 1 and "no claims.json" in p.stderr and "Traceback" not in p.stderr
+    for ck in (run_dir / "checkpoints").glob("*.msgpack"):
+        ck.write_bytes(ck.read_bytes()[:100])
+    p = athanor("run", "--resume", str(run_dir), "--quiet")
+    assert p.returncode == 1 and "no valid checkpoint" in p.stderr and "Traceback" not in p.stderr

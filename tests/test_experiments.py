@@ -1,0 +1,35 @@
+"""Experiments end to end at `tiny` scale: runs, claims.json in the DESIGN §4 shape, reports, gallery."""
+
+import json
+
+import pytest
+
+from athanor.core.experiment import run_experiment
+
+CLAIM_KEYS = {"id", "statement", "metric", "threshold", "measured", "verdict"}
+
+
+@pytest.mark.parametrize("name, n_runs", [("vae-kl", 2), ("generative", 7)])
+def test_tiny_experiment(name, n_runs, tmp_path):
+    exp_dir = run_experiment(name, scale="tiny", seeds=1, out=tmp_path, progress=False)
+    meta = json.loads((exp_dir / "experiment.json").read_text())
+    assert meta["experiment"] == name and meta["scale"] == "tiny" and len(meta["runs"]) == n_runs
+    for run in meta["runs"]:
+        assert (exp_dir / run["dir"] / "report.html").is_file()
+    claims = json.loads((exp_dir / "claims.json").read_text())
+    assert claims and all(set(c) == CLAIM_KEYS for c in claims)
+    assert {c["verdict"] for c in claims} == {"inconclusive"}  # tiny is inconclusive by construction
+    assert len({c["id"] for c in claims}) == len(claims)
+    html = (exp_dir / "report.html").read_text()
+    for c in claims:
+        assert c["id"] in html
+    assert exp_dir.name in (tmp_path / "index.html").read_text()
+
+
+def test_bad_scale_and_seeds():
+    from athanor.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown scale"):
+        run_experiment("vae-kl", scale="huge")
+    with pytest.raises(ConfigError, match="at least 1"):
+        run_experiment("vae-kl", scale="tiny", seeds=0)
