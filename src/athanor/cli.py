@@ -120,8 +120,6 @@ def _experiment(args) -> int:
 
 
 def _report(args) -> int:
-    import shutil
-
     from athanor.report.html import experiment_report, run_report
 
     if args.out and len(args.dirs) != 1:
@@ -134,10 +132,29 @@ def _report(args) -> int:
         else:
             raise ConfigError(f"{d} is neither a run directory (config.json) nor an experiment (experiment.json)")
         if args.out:
-            shutil.copyfile(path, args.out)
-            path = Path(args.out)
+            path = _relocate(path, Path(args.out))
         print(path)
     return 0
+
+
+def _relocate(report: Path, out: Path) -> Path:
+    """Write a copy of ``report`` at ``out`` with its relative links re-pointed so images still load."""
+    import os
+    import re
+    from urllib.parse import quote, unquote
+
+    base = report.parent.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def fix(m: re.Match) -> str:
+        attr, link = m.group(1), m.group(2)
+        if re.match(r"^([a-z][a-z0-9+.-]*:|#|/)", link, re.I):
+            return m.group(0)
+        rel = os.path.relpath(base / unquote(link), out.parent.resolve())
+        return f'{attr}="{quote(rel)}"'
+
+    out.write_text(re.sub(r'\b(src|href)="([^"]*)"', fix, report.read_text()))
+    return out
 
 
 def _claims(args) -> int:

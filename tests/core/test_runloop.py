@@ -76,3 +76,15 @@ def test_resume_without_valid_checkpoint_is_a_clear_error(toy_registry, tmp_path
         resume_run(c.run_dir, progress=False)
     with pytest.raises(CheckpointError, match="not a run directory"):
         resume_run(tmp_path, progress=False)
+
+
+def test_append_after_a_torn_line_keeps_the_new_record(tmp_path):
+    from athanor.core.artifact_io import read_metrics
+    from athanor.core.rundir import append_jsonl
+
+    path = tmp_path / "metrics.jsonl"
+    append_jsonl(path, {"step": 1, "kind": "train", "loss": 1.0})
+    with open(path, "a") as f:
+        f.write('{"step": 2, "kind": "tr')  # a crash mid-write
+    append_jsonl(path, {"step": 2, "kind": "train", "loss": 0.5})
+    assert [r["step"] for r in read_metrics(tmp_path)] == [1, 2]

@@ -74,6 +74,12 @@ def read_json(path: Path) -> Any:
 
 
 def append_jsonl(path: Path, record: dict) -> None:
-    with open(path, "a") as f:
-        f.write(json.dumps(_clean(record)) + "\n")
+    """Append one JSON line; a line torn by an earlier crash is closed first so this record stays whole."""
+    line = json.dumps(_clean(record)) + "\n"
+    with open(path, "a+b") as f:
+        if f.tell() > 0:
+            f.seek(-1, 2)
+            if f.read(1) != b"\n":
+                line = "\n" + line
+        f.write(line.encode())
         f.flush()

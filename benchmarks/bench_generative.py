@@ -1,0 +1,41 @@
+"""Benchmark the generative family: updates/s, compile time, peak RSS and evaluation time per model.
+
+    python benchmarks/bench_generative.py [--preset quick] [--calls 5] [--out benchmarks/results]
+
+Writes ``<out>/generative-<git sha>.json`` (the DESIGN §4 bench shape, one entry per model) and prints the
+table. ``projected_full_s`` is the `full` preset's step count divided by the measured rate; the whole
+`generative` experiment at full scale is timed by running it (``athanor experiment generative --scale full``)
+and its wall time read from ``experiment.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from athanor.core.bench import bench, format_table
+from athanor.systems import SYSTEMS
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--preset", default="quick")
+    ap.add_argument("--calls", type=int, default=5)
+    ap.add_argument("--out", default="benchmarks/results")
+    args = ap.parse_args()
+    names = [n for n, s in SYSTEMS.items() if s.family == "generative"]
+    results = bench(names, preset=args.preset, calls=args.calls)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    sha = (results[0].get("git_sha") or "nogit")[:10]
+    path = out / f"generative-{sha}.json"
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print(format_table(results))
+    total = sum(r["projected_full_s"] for r in results)
+    print(f"projected full training time, all models: {total / 60:.1f} min (evaluation excluded)")
+    print(path)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,169 @@
+"""Writing a system's artifacts into a run directory, and reading its metrics log back.
+
+``write_artifacts(run_dir, {name: value})`` maps each value by kind (see ``core/artifacts.py``):
+
+    uint8 (H, W, 3|4)      -> figures/<name>.png
+    uint8 (T, H, W, 3|4)   -> videos/<name>.mp4   (videos/<name>.gif if the mp4 encoder fails)
+    Heatmap                -> tables/<name>.json  + figures/<name>.png (drawn by viz.figures.heatmap)
+
+Everything is validated before anything is written, so a bad artifact leaves the directory untouched.
+Names must be file stems of ``[A-Za-z0-9_.-]`` not starting with a dot; ``curves`` is reserved for the
+report's metric plot. Float images are refused rather than silently rescaled: a system must decide
+itself how its values map to [0, 255]. Every file is written atomically (temporary file in the same
+folder, then ``os.replace``). Non-finite table cells are stored as JSON ``null`` so the file is strict
+JSON; ``Heatmap.from_json`` reads ``null`` back as NaN.
+
+``read_metrics(run_dir)`` parses ``metrics.jsonl``: the last line for a (kind, step) wins (a resumed
+run re-logs steps after its checkpoint), records come back sorted by step (train before eval at equal
+steps), a truncated final line (a crash mid-write) is skipped silently, and any other unreadable line
+is skipped with a warning naming the file and line number, so one damaged record never hides a run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import tempfile
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from athanor.core.artifacts import Heatmap
+
+__all__ = ["write_artifacts", "read_metrics", "atomic_write_bytes", "atomic_write_text", "write_png",
+           "RESERVED_NAMES", "NAME_PATTERN"]
+
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}")
+RESERVED_NAMES = frozenset({"curves"})
+ALLOWED_KINDS = ("uint8 image (H, W, 3|4)", "uint8 video (T, H, W, 3|4)", "athanor.core.artifacts.Heatmap")
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_png(path: str | os.PathLike, image: np.ndarray) -> Path:
+    """Encode a uint8 (H, W, 3|4) array as PNG and write it atomically."""
+    import imageio.v3 as iio
+
+    return atomic_write_bytes(path, iio.imwrite("<bytes>", np.ascontiguousarray(image), extension=".png"))
+
+
+def _as_array(value: Any) -> np.ndarray | None:
+    """numpy arrays and array-likes that carry a dtype (jax.Array) -> ndarray; anything else -> None."""
+    if isinstance(value, np.ndarray):
+        return value
+    if hasattr(value, "__array__") and hasattr(value, "dtype") and hasattr(value, "shape"):
+        return np.asarray(value)
+    return None
+
+
+def _classify(name: Any, value: Any) -> tuple[str, Any]:
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise ValueError(f"artifact name {name!r} is not a safe file stem: use 1-128 characters from "
+                         "[A-Za-z0-9_.-], not starting with '.', e.g. 'samples' or 'freq_table'")
+    if name in RESERVED_NAMES:
+        raise ValueError(f"artifact name {name!r} is reserved for the report's metric curves; rename it "
+                         f"(e.g. '{name}_plot')")
+    if isinstance(value, Heatmap):
+        return "table", value
+    arr = _as_array(value)
+    if arr is None:
+        raise TypeError(f"artifact {name!r} has type {type(value).__name__}; allowed kinds are: "
+                        f"{', '.join(ALLOWED_KINDS)}")
+    if arr.ndim in (3, 4) and arr.shape[-1] in (3, 4) and arr.dtype != np.uint8:
+        raise TypeError(f"artifact {name!r} is a {arr.dtype} array of shape {arr.shape}; images and videos "
+                        "must be uint8 in [0, 255]: convert with "
+                        "(np.clip(x, 0, 1) * 255).round().astype(np.uint8)")
+    if arr.dtype != np.uint8 or arr.ndim not in (3, 4) or arr.shape[-1] not in (3, 4):
+        raise TypeError(f"artifact {name!r} is a {arr.dtype} array of shape {arr.shape}; allowed kinds are: "
+                        f"{', '.join(ALLOWED_KINDS)}")
+    if 0 in arr.shape:
+        raise ValueError(f"artifact {name!r} has an empty dimension (shape {arr.shape}); "
+                         "return at least one pixel and one frame")
+    return ("image" if arr.ndim == 3 else "video"), arr
+
+
+def _json_safe(x: Any) -> Any:
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, list):
+        return [_json_safe(v) for v in x]
+    if isinstance(x, dict):
+        return {k: _json_safe(v) for k, v in x.items()}
+    return x
+
+
+def write_artifacts(run_dir: str | os.PathLike, artifacts: Mapping[str, Any], *,
+                    fps: float = 10) -> list[Path]:
+    """Validate every artifact, then write each one under ``run_dir``; return the paths written."""
+    from athanor.viz.figures import heatmap
+    from athanor.viz.video import write_video
+
+    if not isinstance(artifacts, Mapping):
+        raise TypeError(f"artifacts must be a dict of name -> artifact, got {type(artifacts).__name__}")
+    checked = [(name, *_classify(name, value)) for name, value in artifacts.items()]
+    run_dir = Path(run_dir)
+    written: list[Path] = []
+    for name, kind, value in checked:
+        if kind == "image":
+            written.append(write_png(run_dir / "figures" / f"{name}.png", value))
+        elif kind == "video":
+            written.append(write_video(run_dir / "videos" / name, value, fps=fps))
+        else:
+            text = json.dumps(_json_safe(value.to_json()), indent=1, allow_nan=False)
+            written.append(atomic_write_text(run_dir / "tables" / f"{name}.json", text + "\n"))
+            written.append(write_png(run_dir / "figures" / f"{name}.png", heatmap(value)))
+    return written
+
+
+_KIND_ORDER = {"train": 0, "eval": 1}
+
+
+def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
+    """Records of ``run_dir/metrics.jsonl``, last line per (kind, step) winning, sorted by step."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
+    # A file ending in "\n" splits into a trailing empty string; without it the last line was cut short.
+    complete_until = len(lines) - 1
+    latest: dict[tuple[str, int], dict] = {}
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            if i < complete_until:
+                warnings.warn(f"{path}: line {i + 1} is not valid JSON and was skipped", stacklevel=2)
+            continue
+        step = rec.get("step") if isinstance(rec, dict) else None
+        if not isinstance(step, int) or isinstance(step, bool):
+            warnings.warn(f"{path}: line {i + 1} has no integer 'step' and was skipped", stacklevel=2)
+            continue
+        latest[(str(rec.get("kind", "train")), step)] = rec
+    return sorted(latest.values(),
+                  key=lambda r: (r["step"], _KIND_ORDER.get(str(r.get("kind", "train")), 2),
+                                 str(r.get("kind", "train"))))

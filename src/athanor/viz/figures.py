@@ -1,0 +1,299 @@
+"""Pure drawing functions: arrays and records in, uint8 RGB images (H, W, 3) out.
+
+Every function renders with matplotlib's Agg rasteriser through the object-oriented API
+(``matplotlib.figure.Figure`` + ``FigureCanvasAgg``) and returns the pixel buffer. pyplot is never
+imported, so no global figure registry exists to leak memory, nothing is ever shown, and the
+process-wide backend a user picked (e.g. in a notebook) is left untouched; this is the deliberate
+alternative to calling ``matplotlib.use("Agg")`` on import. Figures render at ``DPI`` = 100, which
+keeps one call in the tens of milliseconds.
+
+Functions:
+- :func:`heatmap` a labelled table with every cell annotated in ``hm.fmt`` (the post's digit x colour
+  frequency and error tables); non-finite cells are drawn grey and left blank.
+- :func:`heatmap_grid` several tables side by side, each with its own colour scale.
+- :func:`curves` metric against step, one panel per metric, one line per record kind (train, eval);
+  loss-like metrics that are strictly positive and span more than ``LOG_SPAN`` use a log y axis.
+- :func:`image_grid` a batch of images tiled into rows of ``nrow`` with ``pad`` pixels between and
+  around them, each upscaled by an integer ``scale`` with nearest-neighbour repetition (pixel art
+  stays crisp). This one needs no matplotlib: it is plain array placement.
+- :func:`bar_compare` mean +- spread per system, the value written above each bar.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+
+from athanor.core.artifacts import Heatmap
+
+__all__ = ["heatmap", "heatmap_grid", "curves", "image_grid", "bar_compare", "to_rgb_uint8", "use_log_axis",
+           "DPI"]
+
+DPI = 100
+# Substrings that mark a metric whose scale spans decades, so a log axis shows its progress.
+LOSS_LIKE = ("loss", "kl", "nll", "mse", "bpd", "error", "perplexity")
+LOG_SPAN = 20.0  # max/min ratio above which a positive loss-like metric is drawn on a log axis
+BLANK_CELL = "#d9d9d9"
+
+
+def _render(fig: Figure) -> np.ndarray:
+    """Rasterise a figure to (H, W, 3) uint8 and drop the canvas so the figure can be collected."""
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    rgba = np.asarray(canvas.buffer_rgba())  # (H, W, 4) view into the canvas
+    rgb = np.ascontiguousarray(rgba[..., :3]).copy()
+    fig.clear()
+    return rgb
+
+
+def _format(value: float, fmt: str) -> str:
+    """Format a cell with the table's own format, falling back to 4 significant digits if it is invalid."""
+    try:
+        return format(value, fmt)
+    except (ValueError, TypeError):
+        return format(value, ".4g")
+
+
+def _draw_heatmap(fig: Figure, ax, hm: Heatmap, *, colorbar: bool = True) -> None:
+    values = hm.values  # (R, C) float64, validated by Heatmap
+    finite = np.isfinite(values)
+    lo = hm.vmin if hm.vmin is not None else (float(values[finite].min()) if finite.any() else 0.0)
+    hi = hm.vmax if hm.vmax is not None else (float(values[finite].max()) if finite.any() else 1.0)
+    if hi <= lo:
+        # A constant table still needs a non-degenerate scale to pick a colour.
+        hi = lo + 1.0
+    try:
+        cmap = colormaps[hm.cmap].with_extremes(bad=BLANK_CELL)
+    except KeyError:
+        cmap = colormaps["viridis"].with_extremes(bad=BLANK_CELL)
+    norm = Normalize(vmin=lo, vmax=hi)
+    im = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, norm=norm, aspect="auto",
+                   interpolation="nearest")
+    n_rows, n_cols = values.shape
+    ax.set_xticks(range(n_cols), [str(c) for c in hm.cols])
+    ax.set_yticks(range(n_rows), [str(r) for r in hm.rows])
+    ax.xaxis.tick_top()
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    fontsize = 9 if max(n_rows, n_cols) <= 12 else 6
+    for i in range(n_rows):
+        for j in range(n_cols):
+            v = values[i, j]
+            if not finite[i, j]:
+                continue
+            r, g, b, _ = cmap(norm(v))
+            # Dark text on light cells and vice versa (ITU-R 601 luma).
+            colour = "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white"
+            ax.text(j, i, _format(v, hm.fmt), ha="center", va="center", color=colour, fontsize=fontsize)
+    if hm.title:
+        ax.set_title(hm.title, fontsize=10)
+    if colorbar:
+        fig.colorbar(im, ax=ax, fraction=0.05, pad=0.02)
+
+
+def _heatmap_size(hm: Heatmap) -> tuple[float, float]:
+    n_rows, n_cols = hm.values.shape
+    label_w = 0.08 * max((len(str(r)) for r in hm.rows), default=1)
+    return 1.6 + label_w + 0.75 * n_cols, 1.0 + 0.42 * n_rows + (0.3 if hm.title else 0.0)
+
+
+def heatmap(hm: Heatmap) -> np.ndarray:
+    """Draw one labelled table (rows on the left, columns on top), every finite cell annotated."""
+    if not isinstance(hm, Heatmap):
+        raise TypeError(f"heatmap() takes an athanor.core.artifacts.Heatmap, got {type(hm).__name__}")
+    fig = Figure(figsize=_heatmap_size(hm), dpi=DPI, layout="constrained")
+    _draw_heatmap(fig, fig.add_subplot(), hm)
+    return _render(fig)
+
+
+def heatmap_grid(heatmaps: Sequence[Heatmap], ncols: int = 3) -> np.ndarray:
+    """Several tables in a grid of ``ncols`` columns, each keeping its own colour scale and colour bar."""
+    heatmaps = list(heatmaps)
+    if not heatmaps:
+        raise ValueError("heatmap_grid() needs at least one Heatmap")
+    if ncols < 1:
+        raise ValueError(f"heatmap_grid(): ncols must be >= 1, got {ncols}")
+    ncols = min(ncols, len(heatmaps))
+    nrows = math.ceil(len(heatmaps) / ncols)
+    w = max(_heatmap_size(h)[0] for h in heatmaps)
+    h = max(_heatmap_size(h)[1] for h in heatmaps)
+    fig = Figure(figsize=(w * ncols, h * nrows), dpi=DPI, layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        if k < len(heatmaps):
+            _draw_heatmap(fig, ax, heatmaps[k])
+        else:
+            ax.set_axis_off()
+    return _render(fig)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+
+
+def use_log_axis(key: str, values: Sequence[float]) -> bool:
+    """Log y for a loss-like metric whose values are all positive and span at least ``LOG_SPAN``.
+
+    A log axis only pays off when the values cover decades; within one it mostly hides the tick labels.
+    """
+    if not values or min(values) <= 0:
+        return False
+    return max(values) >= LOG_SPAN * min(values) and any(t in key.lower() for t in LOSS_LIKE)
+
+
+def curves(records: Sequence[Mapping], keys: Sequence[str], title: str = "", *,
+           log_loss: bool = True) -> np.ndarray:
+    """Metric against step: one panel per key, one line per record ``kind`` (train / eval).
+
+    ``records`` are metrics.jsonl rows (``{"step", "kind", <metric>: float}``); rows without a key or
+    with a non-finite value are skipped for that key. With ``log_loss`` a key whose name looks like a
+    loss (see ``LOSS_LIKE``) and whose values are all positive is drawn on a log axis.
+    """
+    keys = list(keys)
+    if not keys:
+        raise ValueError("curves() needs at least one metric key")
+    ncols = min(3, len(keys))
+    nrows = math.ceil(len(keys) / ncols)
+    fig = Figure(figsize=(4.2 * ncols, 2.8 * nrows + (0.3 if title else 0.0)), dpi=DPI,
+                 layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for ax, key in zip(axes.flat, keys, strict=False):
+        series: dict[str, tuple[list[float], list[float]]] = {}
+        for rec in records:
+            v = rec.get(key)
+            s = rec.get("step")
+            if not (_is_number(v) and _is_number(s)) or not math.isfinite(float(v)):
+                continue
+            xs, ys = series.setdefault(str(rec.get("kind", "")), ([], []))
+            xs.append(float(s))
+            ys.append(float(v))
+        if not series:
+            ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes, color="grey")
+        for kind, (xs, ys) in sorted(series.items(), key=lambda kv: (kv[0] != "train", kv[0])):
+            order = np.argsort(xs, kind="stable")
+            xs_sorted = np.asarray(xs)[order]
+            ys_sorted = np.asarray(ys)[order]
+            ax.plot(xs_sorted, ys_sorted, label=kind or None, marker="o" if len(xs) <= 25 else None,
+                    markersize=3, linewidth=1.4)
+        if log_loss and use_log_axis(key, [y for _, ys in series.values() for y in ys]):
+            ax.set_yscale("log")
+        only = next(iter(series)) if len(series) == 1 else ""
+        ax.set_title(f"{key} ({only})" if only and only != "train" else key, fontsize=10)
+        ax.set_xlabel("step", fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.grid(True, alpha=0.3)
+        if len(series) > 1:
+            ax.legend(fontsize=8)
+    for ax in list(axes.flat)[len(keys):]:
+        ax.set_axis_off()
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return _render(fig)
+
+
+def to_rgb_uint8(images: np.ndarray, *, background: float = 1.0) -> np.ndarray:
+    """(..., C) images, uint8 or float in [0, 1], C in {1, 3, 4} -> (..., 3) uint8.
+
+    uint8 RGB passes through unchanged. Floats are clipped to [0, 1] and rounded. Grey is repeated to
+    three channels; RGBA is composited over a ``background`` grey level (white by default, as NCA
+    renderings are).
+    """
+    x = np.asarray(images)
+    if x.shape[-1] not in (1, 3, 4):
+        raise ValueError(f"images need 1, 3 or 4 channels in the last axis, got shape {x.shape}")
+    if x.dtype == np.uint8 and x.shape[-1] == 3:
+        return x
+    if x.dtype == np.uint8:
+        xf = x.astype(np.float64) / 255.0
+    elif np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.bool_):
+        xf = x.astype(np.float64)
+        if not np.isfinite(xf).all():
+            raise ValueError("images contain NaN or infinite values; check the model output before drawing")
+        xf = np.clip(xf, 0.0, 1.0)
+    else:
+        raise TypeError(f"images must be uint8 or float in [0, 1], got dtype {x.dtype}")
+    if xf.shape[-1] == 1:
+        xf = np.repeat(xf, 3, axis=-1)
+    elif xf.shape[-1] == 4:
+        alpha = xf[..., 3:4]
+        xf = xf[..., :3] * alpha + background * (1.0 - alpha)
+    return np.round(xf * 255.0).astype(np.uint8)
+
+
+def image_grid(images, nrow: int = 8, pad: int = 2, scale: int = 1, *, pad_value: float = 1.0) -> np.ndarray:
+    """Tile (N, H, W, C) images into a grid with ``nrow`` images per row -> (H', W', 3) uint8.
+
+    Image k sits in grid row ``k // nrow`` and column ``k % nrow``; its top-left pixel is at
+    ``(pad + row * (H * scale + pad), pad + col * (W * scale + pad))``. Padding and empty trailing
+    cells take the grey level ``pad_value``. (N, H, W) input is treated as grey.
+    """
+    x = np.asarray(images)
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4 or x.shape[0] == 0:
+        raise ValueError(f"image_grid() takes (N, H, W, C) or (N, H, W) with N >= 1, got shape {x.shape}")
+    if nrow < 1 or pad < 0 or scale < 1:
+        raise ValueError(f"image_grid(): need nrow >= 1, pad >= 0, scale >= 1; got {nrow}, {pad}, {scale}")
+    rgb = to_rgb_uint8(x)  # (N, H, W, 3)
+    if scale > 1:
+        rgb = np.repeat(np.repeat(rgb, scale, axis=1), scale, axis=2)
+    n, h, w, _ = rgb.shape
+    ncols = min(nrow, n)
+    nrows = math.ceil(n / ncols)
+    fill = np.uint8(round(float(np.clip(pad_value, 0.0, 1.0)) * 255))
+    grid = np.full((pad + nrows * (h + pad), pad + ncols * (w + pad), 3), fill, dtype=np.uint8)
+    for k in range(n):
+        r, c = divmod(k, ncols)
+        y, xo = pad + r * (h + pad), pad + c * (w + pad)
+        grid[y:y + h, xo:xo + w] = rgb[k]
+    return grid
+
+
+def bar_compare(names: Sequence[str], means: Sequence[float], stds: Sequence[float] | None = None,
+                title: str = "", ylabel: str = "") -> np.ndarray:
+    """One bar per system at its mean with a +-std error bar; NaN std (one seed) draws no bar."""
+    names = [str(n) for n in names]
+    means_a = np.asarray(means, dtype=np.float64)
+    stds_a = np.zeros_like(means_a) if stds is None else np.asarray(stds, dtype=np.float64)
+    if not (len(names) == means_a.shape[0] == stds_a.shape[0]) or means_a.ndim != 1:
+        raise ValueError(f"bar_compare(): names, means and stds must have one entry each; got "
+                         f"{len(names)}, {means_a.shape}, {stds_a.shape}")
+    if not names:
+        raise ValueError("bar_compare() needs at least one bar")
+    ok = np.isfinite(means_a)
+    heights = np.where(ok, means_a, 0.0)
+    has_err = ok & np.isfinite(stds_a)
+    errs = np.where(has_err, np.abs(np.nan_to_num(stds_a)), 0.0)
+    fig = Figure(figsize=(1.2 + 0.9 * len(names), 3.4), dpi=DPI, layout="constrained")
+    ax = fig.add_subplot()
+    xs = np.arange(len(names))
+    colours = [colormaps["tab10"](i % 10) for i in range(len(names))]
+    ax.bar(xs, heights, color=colours, edgecolor="black", linewidth=0.6)
+    if has_err.any():
+        ax.errorbar(xs[has_err], heights[has_err], yerr=errs[has_err], fmt="none", ecolor="black", capsize=4,
+                    linewidth=1.0)
+    for x, m, e in zip(xs, means_a, errs, strict=True):
+        if not math.isfinite(m):
+            ax.annotate("n/a", (x, 0.0), xytext=(0, 3), textcoords="offset points", ha="center", va="bottom",
+                        fontsize=8, color="grey")
+            continue
+        up = m >= 0
+        ax.annotate(f"{m:.4g}", (x, m + e if up else m - e), xytext=(0, 3 if up else -3),
+                    textcoords="offset points", ha="center", va="bottom" if up else "top", fontsize=8)
+    rotate = max(len(n) for n in names) > 8
+    ax.set_xticks(xs, names, rotation=30 if rotate else 0, ha="right" if rotate else "center", fontsize=9)
+    ax.axhline(0.0, color="black", linewidth=0.6)
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.margins(y=0.15)
+    if ylabel:
+        ax.set_ylabel(ylabel, fontsize=9)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return _render(fig)

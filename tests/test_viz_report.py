@@ -1,0 +1,383 @@
+"""viz (figures, video), artifact writing, metrics reading and the static HTML reports."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import warnings
+from pathlib import Path
+from urllib.parse import quote
+
+import imageio.v2 as iio2
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+from athanor.core import artifact_io
+from athanor.core.artifact_io import read_metrics, write_artifacts
+from athanor.core.artifacts import Heatmap
+from athanor.core.errors import DataError
+from athanor.report.html import experiment_report, fmt_value, gallery, run_report
+from athanor.viz import figures, video
+
+XSS = "<script>alert('x')</script>"
+
+
+def _is_rgb_uint8(a: np.ndarray) -> bool:
+    return a.dtype == np.uint8 and a.ndim == 3 and a.shape[2] == 3 and min(a.shape[:2]) >= 50
+
+
+def _table(values=None, **kw) -> Heatmap:
+    values = np.arange(30, dtype=float).reshape(6, 5) if values is None else values
+    return Heatmap(values, [str(i) for i in range(values.shape[0])],
+                   ["R", "RB", "BR", "B", "G"][: values.shape[1]], **kw)
+
+
+# ------------------------------------------------------------------------------------------------ figures
+
+def test_figures_return_rgb_uint8_of_sane_shape():
+    recs = [{"step": s, "kind": "train", "loss": 1.0 / s, "acc": s / 100} for s in range(1, 60)]
+    recs += [{"step": 50, "kind": "eval", "loss": 0.03}]
+    one = figures.heatmap(_table(title="freq"))
+    two = figures.heatmap_grid([_table(), _table(), _table()], ncols=2)
+    cur = figures.curves(recs, ["loss", "acc", "absent"], title="run")
+    bar = figures.bar_compare(["vae", "gan", "gan-mbd"], [0.1, 0.5, math.nan], [0.01, math.nan, 0.2],
+                              title="tv", ylabel="tv")
+    for a in (one, two, cur, bar):
+        assert _is_rgb_uint8(a)
+        assert a.std() > 5  # something was drawn, not a blank canvas
+    assert two.shape[1] > 1.5 * one.shape[1] and two.shape[0] > 1.5 * one.shape[0]  # 2 x 2 grid of tables
+    assert cur.shape[1] > cur.shape[0]  # three panels side by side
+    with pytest.raises(ValueError):
+        figures.curves(recs, [])
+    with pytest.raises(ValueError):
+        figures.heatmap_grid([])
+    with pytest.raises(ValueError):
+        figures.bar_compare(["a", "b"], [1.0], [0.0])
+
+
+def test_heatmap_draws_nan_cells_blank_and_annotates_values():
+    values = np.array([[0.0, 1.0], [np.nan, 0.0]])
+    blank = np.array([217, 217, 217])  # figures.BLANK_CELL
+    with_nan = figures.heatmap(_table(values, cmap="gray", vmin=0.0, vmax=1.0))
+    without = figures.heatmap(_table(np.nan_to_num(values, nan=1.0), cmap="gray", vmin=0.0, vmax=1.0))
+    n_blank = np.all(with_nan == blank, axis=-1).sum()
+    assert n_blank > 0.1 * with_nan.shape[0] * with_nan.shape[1] / 4  # about one cell of four
+    assert np.all(without == blank, axis=-1).sum() < n_blank / 20
+    # The cell text follows the format: a different format changes the picture, the layout does not.
+    a = figures.heatmap(_table(values, fmt=".1f"))
+    b = figures.heatmap(_table(values, fmt=".4f"))
+    assert a.shape == b.shape and not np.array_equal(a, b)
+    # An all-NaN table and a constant one still render.
+    assert _is_rgb_uint8(figures.heatmap(_table(np.full((2, 2), np.nan))))
+    assert _is_rgb_uint8(figures.heatmap(_table(np.ones((2, 2)), fmt="not a format")))
+
+
+def test_log_axis_rule():
+    assert figures.use_log_axis("loss", [1.0, 0.01])
+    assert figures.use_log_axis("train/KL", [5.0, 0.1])
+    assert not figures.use_log_axis("loss", [1.0, 0.5])  # less than LOG_SPAN
+    assert not figures.use_log_axis("loss", [1.0, 0.0])  # not positive
+    assert not figures.use_log_axis("accuracy", [1.0, 0.001])  # not loss-like
+    assert not figures.use_log_axis("loss", [])
+
+
+def test_image_grid_places_each_image_in_its_cell():
+    n, h, w, nrow, pad, scale = 7, 2, 3, 3, 1, 2
+    colours = np.stack([np.arange(n) * 30 + 10, 250 - np.arange(n) * 30, np.full(n, 77)], axis=1)
+    imgs = np.broadcast_to(colours[:, None, None, :], (n, h, w, 3)).astype(np.uint8).copy()
+    imgs[:, 0, 0] = 0  # a marker on each image's top-left source pixel, to check orientation
+    grid = figures.image_grid(imgs, nrow=nrow, pad=pad, scale=scale, pad_value=1.0)
+    rows, hs, ws = math.ceil(n / nrow), h * scale, w * scale
+    assert grid.shape == (pad + rows * (hs + pad), pad + nrow * (ws + pad), 3) and grid.dtype == np.uint8
+    for k in range(n):
+        r, c = divmod(k, nrow)
+        y, x = pad + r * (hs + pad), pad + c * (ws + pad)
+        cell = grid[y:y + hs, x:x + ws]
+        assert np.all(cell[:scale, :scale] == 0)  # the upscaled marker block
+        assert np.all(cell[scale:, :] == colours[k]) and np.all(cell[:, scale:] == colours[k])
+    assert np.all(grid[:pad] == 255) and np.all(grid[:, :pad] == 255)  # border
+    last = grid[pad + 2 * (hs + pad):, pad + 1 * (ws + pad):]  # cells 7 and 8 are empty
+    assert np.all(last == 255)
+
+
+def test_image_grid_converts_float_grey_and_rgba():
+    f = np.array([0.0, 0.5, 1.0, 2.0])[:, None, None, None] * np.ones((4, 1, 1, 3))
+    g = figures.image_grid(f, nrow=4, pad=0)
+    assert g.shape == (1, 4, 3) and g[0, :, 0].tolist() == [0, 128, 255, 255]  # rounded and clipped
+    grey = figures.image_grid(np.full((1, 2, 2), 0.2), pad=0)
+    assert grey.shape == (2, 2, 3) and np.all(grey == 51)
+    rgba = np.zeros((1, 1, 2, 4))
+    rgba[0, 0, 0] = [1.0, 0.0, 0.0, 1.0]  # opaque red
+    rgba[0, 0, 1] = [1.0, 0.0, 0.0, 0.0]  # transparent: composited to white
+    assert figures.image_grid(rgba, pad=0)[0].tolist() == [[255, 0, 0], [255, 255, 255]]
+    with pytest.raises(ValueError, match="NaN"):
+        figures.image_grid(np.full((1, 2, 2, 3), np.nan))
+
+
+# -------------------------------------------------------------------------------------------------- video
+
+def _constant_video(t=6, h=17, w=23, rgb=(200, 40, 90)) -> np.ndarray:
+    return np.broadcast_to(np.array(rgb, np.uint8), (t, h, w, 3)).copy()
+
+
+@pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning")  # the reader's ffmpeg subprocess under JAX
+def test_write_video_mp4_round_trip(tmp_path):
+    frames = _constant_video()
+    path = video.write_video(tmp_path / "v" / "clip", frames, fps=5)
+    assert path == tmp_path / "v" / "clip.mp4" and path.stat().st_size > 0
+    reader = iio2.get_reader(path, format="FFMPEG")
+    back = np.stack([f for f in reader.iter_data()])
+    reader.close()
+    assert back.shape == (6, 18, 24, 3)  # odd sides padded to even for yuv420p
+    assert np.abs(back[:, :17, :23].mean(axis=(0, 1, 2)) - np.array([200, 40, 90])).max() < 8
+    assert [p.name for p in path.parent.iterdir()] == ["clip.mp4"]  # no temporary left behind
+
+
+def test_write_video_falls_back_to_gif(tmp_path, monkeypatch):
+    (tmp_path / "clip.mp4").write_bytes(b"stale")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no encoder")
+
+    monkeypatch.setattr(video, "_write_mp4", broken)
+    frames = _constant_video(t=3)
+    frames[1] //= 2  # distinct frames: GIF writers merge identical neighbours
+    frames[2] //= 4
+    path = video.write_video(tmp_path / "clip", frames, fps=10)
+    assert path.name == "clip.gif" and not (tmp_path / "clip.mp4").exists()
+    back = iio.imread(path, extension=".gif", index=None)
+    assert back.shape[:3] == (3, 17, 23)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.gif"]
+    with pytest.raises(TypeError, match="uint8"):
+        video.write_video(tmp_path / "x", np.zeros((2, 4, 4, 3)))
+
+
+# ------------------------------------------------------------------------------------------- artifact_io
+
+def test_write_artifacts_writes_each_kind(tmp_path):
+    img = np.random.default_rng(0).integers(0, 256, (9, 11, 3), dtype=np.uint8)
+    rgba = np.random.default_rng(1).integers(0, 256, (5, 4, 4), dtype=np.uint8)
+    values = np.arange(6.0).reshape(2, 3)
+    values[1, 2] = np.nan
+    hm = Heatmap(values, ["a", "b"], ["x", "y", "z"], title="t", fmt=".1f")
+    paths = write_artifacts(tmp_path, {"samples": img, "alpha": rgba, "anim": _constant_video(t=2),
+                                       "freq": hm})
+    rel = sorted(p.relative_to(tmp_path).as_posix() for p in paths)
+    assert rel[:4] == ["figures/alpha.png", "figures/freq.png", "figures/samples.png", "tables/freq.json"]
+    assert rel[4] in ("videos/anim.mp4", "videos/anim.gif") and len(rel) == 5
+    assert np.array_equal(iio.imread(tmp_path / "figures/samples.png"), img)  # PNG is lossless
+    assert np.array_equal(iio.imread(tmp_path / "figures/alpha.png"), rgba)
+    raw = (tmp_path / "tables/freq.json").read_text()
+    json.loads(raw, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
+    back = Heatmap.from_json(json.loads(raw))
+    np.testing.assert_array_equal(back.values, values)  # NaN comes back as NaN
+    assert back.rows == ["a", "b"] and back.fmt == ".1f"
+    assert _is_rgb_uint8(iio.imread(tmp_path / "figures/freq.png")[..., :3])
+
+
+@pytest.mark.parametrize("bad, err, match", [
+    ({"img": np.zeros((4, 4, 3), np.float32)}, TypeError, "uint8"),
+    ({"img": [[1, 2], [3, 4]]}, TypeError, "allowed kinds"),
+    ({"img": np.zeros((4, 4), np.uint8)}, TypeError, "allowed kinds"),
+    ({"img": np.zeros((4, 4, 2), np.uint8)}, TypeError, "allowed kinds"),
+    ({"img": np.zeros((0, 4, 3), np.uint8)}, ValueError, "empty"),
+    ({"../up": np.zeros((4, 4, 3), np.uint8)}, ValueError, "safe file stem"),
+    ({"a b": np.zeros((4, 4, 3), np.uint8)}, ValueError, "safe file stem"),
+    ({".hidden": np.zeros((4, 4, 3), np.uint8)}, ValueError, "safe file stem"),
+    ({"": np.zeros((4, 4, 3), np.uint8)}, ValueError, "safe file stem"),
+    ({"curves": np.zeros((4, 4, 3), np.uint8)}, ValueError, "reserved"),
+])
+def test_write_artifacts_rejects_bad_input_and_writes_nothing(tmp_path, bad, err, match):
+    good = {"fine": np.zeros((4, 4, 3), np.uint8)}
+    with pytest.raises(err, match=match) as info:
+        write_artifacts(tmp_path, {**good, **bad})
+    assert repr(next(iter(bad)))[1:-1] in str(info.value)  # the message names the artifact
+    assert not any(tmp_path.iterdir())  # validated before anything was written
+
+
+def _write_lines(path: Path, lines: list[str], tail: str = "") -> None:
+    path.write_text("".join(line + "\n" for line in lines) + tail)
+
+
+def test_read_metrics_last_wins_sorted_and_truncated_tail(tmp_path):
+    rows = [{"step": 10, "kind": "train", "loss": 1.0}, {"step": 20, "kind": "train", "loss": 0.5},
+            {"step": 20, "kind": "eval", "acc": 0.1}, {"step": 30, "kind": "train", "loss": 0.4},
+            # resumed from the step-10 checkpoint: steps 20 and 30 are logged again and must win
+            {"step": 20, "kind": "train", "loss": 0.45}, {"step": 30, "kind": "train", "loss": 0.35},
+            {"step": 5, "kind": "eval", "acc": 0.0}]
+    _write_lines(tmp_path / "metrics.jsonl", [json.dumps(r) for r in rows], tail='{"step": 40, "kind": "tr')
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a torn final line is expected after a crash: no warning
+        recs = read_metrics(tmp_path)
+    assert [(r["step"], r["kind"]) for r in recs] == [(5, "eval"), (10, "train"), (20, "train"), (20, "eval"),
+                                                       (30, "train")]
+    assert [r.get("loss") for r in recs if r["kind"] == "train"] == [1.0, 0.45, 0.35]
+    assert read_metrics(tmp_path / "nowhere") == []
+
+
+def test_read_metrics_keeps_a_complete_last_line_and_warns_on_damage_inside(tmp_path):
+    _write_lines(tmp_path / "metrics.jsonl",
+                 ['{"step": 1, "kind": "train", "loss": 2.0}', '{"step": 2, "ki{"step": 2, "kind": "train"}',
+                  '[1, 2]'], tail='{"step": 3, "kind": "train", "loss": 1.0}')
+    with pytest.warns(UserWarning) as caught:
+        recs = read_metrics(tmp_path)
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 2 and "line 2 is not valid JSON" in messages[0] and "line 3" in messages[1]
+    assert [r["step"] for r in recs] == [1, 3]
+
+
+# ---------------------------------------------------------------------------------------------- reports
+
+def _make_run(run_dir: Path, *, system="vae", seed=0, final=None, created="2025-01-01T00:00:00+00:00",
+              status="completed", message=None, figures_too=True, config_extra=None) -> Path:
+    run_dir.mkdir(parents=True)
+    config = {"system": system, "family": "generative", "seed": seed, "preset": "tiny",
+              "config": {"steps": 40, "inner_steps": 10, "lr": 3e-4, **(config_extra or {})},
+              "overrides": {"lr": 3e-4}, "version": "0.1.0", "git_sha": None,
+              "jax": {"version": "0.0", "backend": "cpu", "devices": 1}, "created": created}
+    (run_dir / "config.json").write_text(json.dumps(config))
+    recs = [{"step": s, "kind": "train", "wall_s": s / 10, "loss": 2.0 / s} for s in (10, 20, 30, 40)]
+    recs.append({"step": 40, "kind": "eval", "wall_s": 4.0, **(final or {"tv": 0.5})})
+    _write_lines(run_dir / "metrics.jsonl", [json.dumps(r) for r in recs])
+    (run_dir / "summary.json").write_text(json.dumps(
+        {"status": status, "steps_done": 40, "steps": 40, "wall_s": 4.2, "final": final or {"tv": 0.5},
+         "message": message}))
+    if figures_too:
+        write_artifacts(run_dir, {"samples": np.full((8, 8, 3), 120, np.uint8),
+                                  "frequency": _table(np.full((2, 2), 0.25), title="freq", fmt=".3f")})
+    return run_dir
+
+
+def _links(html: str) -> set[str]:
+    return set(re.findall(r'(?:href|src)="([^"]+)"', html))
+
+
+def test_run_report_escapes_user_text_and_shows_everything(tmp_path):
+    run = _make_run(tmp_path / "vae" / "20250101_s0", message=f"stopped: {XSS}",
+                    config_extra={"note": XSS}, final={"tv": 0.123456789})
+    iio.imwrite(tmp_path / "vae" / "20250101_s0" / "figures" / "x y.png", np.zeros((4, 4, 3), np.uint8))
+    path = run_report(run)
+    html = path.read_text()
+    assert path == run / "report.html" and html.startswith("<!doctype html>")
+    assert "<script" not in html.lower() and "&lt;script&gt;" in html
+    assert "0.1235" in html  # final metric to 4 significant digits
+    assert "0.00030000000000000003" not in html and "0.0003" in html  # config values shown as given
+    assert "0.250" in html  # the table's values, in the table's own format
+    assert "1 metric logged only once" in html  # the single final "tv" is a table entry, not a curve
+    assert _is_rgb_uint8(iio.imread(run / "figures" / "curves.png")[..., :3])
+    links = _links(html)
+    assert {"figures/curves.png", "figures/samples.png", "figures/frequency.png",
+            "figures/x%20y.png"} <= links
+    for link in links:
+        assert (run / link.replace("%20", " ")).is_file(), link  # every link is relative and resolves
+    with pytest.raises(DataError, match="config.json"):
+        run_report(tmp_path)
+
+
+def test_run_report_without_summary_uses_metrics(tmp_path):
+    run = _make_run(tmp_path / "r", final={"tv": 0.75}, figures_too=False)
+    (run / "summary.json").unlink()
+    html = run_report(run).read_text()
+    assert "summary.json is missing" in html and "0.75" in html and "unknown" in html
+
+
+def _make_experiment(root: Path, name: str, created: str, finals: dict[str, list[float]],
+                     claims: list[dict]) -> Path:
+    exp = root / name / created.replace(":", "")[:15]
+    runs = []
+    for label, values in finals.items():
+        for seed, v in enumerate(values):
+            d = f"{label}_s{seed}"
+            _make_run(exp / d, system=label, seed=seed, final={"tv": v, "bins": 30.0}, created=created,
+                      figures_too=seed == 0)
+            runs.append({"system": label, "label": label, "seed": seed, "dir": d})
+    exp.mkdir(parents=True, exist_ok=True)
+    (exp / "experiment.json").write_text(json.dumps(
+        {"experiment": name, "scale": "tiny", "seeds": 2, "summary": "mode coverage", "created": created,
+         "runs": runs, "status": "completed", "wall_s": 75.0, "notes": []}))
+    (exp / "claims.json").write_text(json.dumps(claims))
+    return exp
+
+
+CLAIMS = [
+    {"id": "vae-covers", "statement": f"VAE covers every bin {XSS}", "metric": "bins", "threshold": 30,
+     "measured": {"vae": 29.123456, "gan": 12.0}, "verdict": "reproduced"},
+    {"id": "gan-collapses", "statement": "GAN misses bins", "metric": "bins", "threshold": "< 25",
+     "measured": 0.333333333, "verdict": "not_reproduced"},
+    {"id": "diffusion-colour", "statement": "diffusion error is colour", "metric": "err", "threshold": None,
+     "measured": "n/a at tiny scale", "verdict": "inconclusive"},
+]
+
+
+def test_experiment_report_claims_comparison_and_runs(tmp_path):
+    exp = _make_experiment(tmp_path, "generative", "2025-02-01T10:00:00+00:00",
+                           {"vae": [0.1, 0.3], "gan": [0.7, 0.9]}, CLAIMS)
+    meta = json.loads((exp / "experiment.json").read_text())
+    meta["runs"].append({"system": "flow", "label": "flow", "seed": 0, "dir": "javascript:alert(1)"})
+    (exp / "experiment.json").write_text(json.dumps(meta))
+    _make_run(exp / "javascript:alert(1)", system="flow", final={"tv": 0.4}, figures_too=False)
+    html = experiment_report(exp).read_text()
+    assert "<script" not in html.lower() and "&lt;script&gt;" in html
+    # claims first, each listed once with its verdict colour
+    assert html.index("vae-covers") < html.index("Final metrics per system")
+    for c, cls in zip(CLAIMS, ("good", "bad", "neutral"), strict=True):
+        assert html.count(c["id"]) == 1
+        assert re.search(rf'{c["id"]}.*?<span class="badge {cls}">{c["verdict"]}</span>', html, re.S)
+    assert "vae: 29.12, gan: 12" in html and "0.3333" in html and "n/a at tiny scale" in html
+    # mean +- sample std over the two seeds
+    for mean, pair in ((0.2, [0.1, 0.3]), (0.8, [0.7, 0.9])):
+        assert f"{mean} ± {np.std(pair, ddof=1):.4g}" in html
+    assert "How to read this report" in html and "inconclusive by construction" in html
+    for run in meta["runs"]:
+        assert (exp / run["dir"] / "report.html").is_file()
+    links = _links(html)
+    assert {"vae_s0/report.html", "vae_s1/report.html", "gan_s0/report.html", "gan_s1/report.html",
+            "javascript%3Aalert%281%29/report.html", "vae_s0/figures/samples.png"} <= links
+    assert not any(link.lower().startswith("javascript:") for link in links)
+
+
+def test_experiment_report_marks_missing_runs(tmp_path):
+    exp = _make_experiment(tmp_path, "vib", "2025-02-01T10:00:00+00:00", {"vib": [0.2]}, [])
+    meta = json.loads((exp / "experiment.json").read_text())
+    meta["runs"].append({"system": "vib", "label": "vib", "seed": 1, "dir": "vib_s1"})
+    (exp / "experiment.json").write_text(json.dumps(meta))
+    html = experiment_report(exp).read_text()
+    assert "missing" in html and "&#39;vib_s1&#39;" in html
+    assert "No claims recorded" in html
+    with pytest.raises(DataError, match="experiment.json"):
+        experiment_report(tmp_path)
+
+
+def test_gallery_lists_newest_first_with_tallies(tmp_path):
+    old = _make_experiment(tmp_path, "vae-kl", "2025-01-01T00:00:00+00:00", {"vae": [0.1]}, CLAIMS[:1])
+    new = _make_experiment(tmp_path, f"gen{XSS}", "2025-03-01T00:00:00+00:00", {"gan": [0.5]}, CLAIMS)
+    single = _make_run(tmp_path / "oracle" / "20250201_s0", system="oracle", created="2025-02-01T00:00:00")
+    index = gallery(tmp_path)
+    html = index.read_text()
+    assert index == tmp_path / "index.html"
+    assert "<script" not in html.lower() and "&lt;script&gt;" in html
+    positions = [html.index(needle) for needle in ("gen&lt;script", "oracle", "vae-kl")]
+    assert positions == sorted(positions)  # newest first: March, February, January
+    assert "1/3 reproduced" in html and "1/1 reproduced" in html
+    links = _links(html)
+    for d in (new, single, old):
+        rel = d.relative_to(tmp_path).as_posix()
+        assert "/".join(quote(s, safe="") for s in rel.split("/")) + "/report.html" in links, rel
+        assert (d / "report.html").is_file()  # missing reports were built
+    assert sum(link.endswith(".png") for link in links) == 3  # one thumbnail each
+    assert html.count('<div class="card">') == 3  # runs inside an experiment are not listed on their own
+
+
+def test_fmt_value():
+    assert fmt_value(0.123456) == "0.1235" and fmt_value(123456.0) == "1.235e+05" and fmt_value(3) == "3"
+    assert fmt_value({"a": 1.0 / 3, "b": [2.0, None]}) == "a: 0.3333, b: [2, —]"
+    assert fmt_value(True) == "true" and fmt_value("x") == "x"
+
+
+def test_atomic_write_leaves_no_temporaries(tmp_path):
+    artifact_io.atomic_write_text(tmp_path / "a" / "f.txt", "one")
+    artifact_io.atomic_write_text(tmp_path / "a" / "f.txt", "two")
+    assert [p.name for p in (tmp_path / "a").iterdir()] == ["f.txt"]
+    assert (tmp_path / "a" / "f.txt").read_text() == "two"
