@@ -85,7 +85,7 @@ def format_table(items: list[dict]) -> str:
     for c in items:
         rows.append((c["verdict"], c["id"], json.dumps(c["measured"]), json.dumps(c["threshold"])))
     widths = [min(60, max(len(r[i]) for r in rows)) for i in range(4)]
-    lines = ["  ".join(str(cell)[:w].ljust(w) for cell, w in zip(r, widths)) for r in rows]
+    lines = ["  ".join(str(cell)[:w].ljust(w) for cell, w in zip(r, widths, strict=True)) for r in rows]
     t = tally(items)
     lines.append(f"{t['reproduced']} reproduced, {t['not_reproduced']} not reproduced, "
                  f"{t['inconclusive']} inconclusive")
