@@ -174,9 +174,12 @@ def _loop(spec: SystemSpec, module: Any, cfg: Any, run_dir: Path, seed: int, res
     if progress:
         print(f"{spec.name}: evaluating and rendering artifacts ...", file=sys.stderr)
     key = _eval_key(seed, done)
-    final = module.evaluate(state, data, cfg, key)
+    if hasattr(module, "final"):  # optional: metrics and artifacts from one pass when sampling is costly
+        final, arts = module.final(state, data, cfg, key)
+    else:
+        final, arts = module.evaluate(state, data, cfg, key), module.artifacts(state, data, cfg, key)
     log("eval", done, final)
-    write_artifacts(run_dir, module.artifacts(state, data, cfg, key))
+    write_artifacts(run_dir, arts)
     _write_summary(run_dir, "completed", done, cfg, time.perf_counter() - t0, final)
     run_report(run_dir)
     return RunResult(run_dir, "completed", done, final)

@@ -9,6 +9,8 @@ A system module exports (DESIGN §3):
     step(state, data, cfg) -> (State, info)      jitted; `cfg.inner_steps` updates; info = scalar means
     evaluate(state, data, cfg, key) -> dict      python floats
     artifacts(state, data, cfg, key) -> dict     uint8 images / videos, core.artifacts.Heatmap tables
+    final(state, data, cfg, key) -> (metrics, artifacts)   optional: both from one pass, used for the final
+                                                            evaluation when sampling is expensive
 """
 
 from __future__ import annotations

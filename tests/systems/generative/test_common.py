@@ -123,3 +123,14 @@ def test_same_key_same_metrics_other_key_differs(data):
     b = common.evaluate_samples(true_sampler, data["templates"], data, cfg, jax.random.PRNGKey(1))
     c = common.evaluate_samples(true_sampler, data["templates"], data, cfg, jax.random.PRNGKey(2))
     assert a == b and a["tv"] != c["tv"]
+
+
+def test_evaluate_with_artifacts_matches_the_two_separate_calls(data):
+    cfg = EvalCfg(eval_samples=300, eval_batch=128)
+    key = jax.random.PRNGKey(3)
+    metrics, art = common.evaluate_with_artifacts(collapsed_sampler, data["templates"], data, cfg, key)
+    assert metrics == common.evaluate_samples(collapsed_sampler, data["templates"], data, cfg, key)
+    sep = common.sample_artifacts(collapsed_sampler, data["templates"], data, cfg, key)
+    np.testing.assert_array_equal(art["samples"], sep["samples"])
+    np.testing.assert_array_equal(art["frequency"].values, sep["frequency"].values)
+    assert metrics["bins_covered"] == 1.0

@@ -27,7 +27,8 @@ from athanor.core.artifacts import Heatmap
 from athanor.data import colored_mnist
 from athanor.viz.figures import image_grid
 
-__all__ = ["Generator", "load_data", "draw_batch", "evaluate_samples", "sample_artifacts", "raw_key"]
+__all__ = ["Generator", "load_data", "draw_batch", "evaluate_samples", "sample_artifacts", "evaluate_with_artifacts",
+           "raw_key"]
 
 IMAGE_SHAPE = (28, 28, 3)
 N_GRID = 64  # samples shown in the "samples" figure
@@ -110,7 +111,16 @@ def evaluate_samples(sample_fn: SampleFn, state, data, cfg, key: jax.Array) -> d
 
 def sample_artifacts(sample_fn: SampleFn, state, data, cfg, key: jax.Array) -> dict[str, Any]:
     """A grid of 64 samples and the frequency / error tables, from the same draw as evaluate_samples."""
+    return _artifacts(*_classified(sample_fn, state, data, cfg, key))
+
+
+def evaluate_with_artifacts(sample_fn: SampleFn, state, data, cfg, key: jax.Array) -> tuple[dict, dict]:
+    """evaluate_samples and sample_artifacts from one draw (for models whose sampling is expensive)."""
     metrics, shown = _classified(sample_fn, state, data, cfg, key)
+    return _scalars(metrics), _artifacts(metrics, shown)
+
+
+def _artifacts(metrics: dict[str, Any], shown: np.ndarray) -> dict[str, Any]:
     rows, cols = list(colored_mnist.DIGIT_NAMES), list(colored_mnist.COLOUR_NAMES)
     n = int(np.sum(metrics["count"]))
     return {
