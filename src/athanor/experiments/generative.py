@@ -111,8 +111,9 @@ def _load_tables(records, label, name):
 
 def _averaged(tables, title, fmt):
     values = np.stack([t.values for t in tables])
-    with np.errstate(all="ignore"):
-        avg = np.nanmean(values, axis=0) if np.isfinite(values).any() else values[0]
+    finite = np.isfinite(values)
+    # a bin no seed sampled stays NaN (drawn blank), not an error of zero
+    avg = np.where(finite.any(axis=0), np.nansum(values, axis=0) / np.maximum(finite.sum(axis=0), 1), np.nan)
     t = tables[0]
     return Heatmap(avg, t.rows, t.cols, title=title, fmt=fmt, cmap=t.cmap, vmin=t.vmin, vmax=t.vmax)
 
