@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from athanor.core import checkpoint
 from athanor.core import config as C
-from athanor.core.errors import AthanorError, CheckpointError, NonFiniteError
+from athanor.core.errors import CheckpointError, NonFiniteError
 from athanor.core.rundir import append_jsonl, provenance, read_json, timestamp, unique_dir, write_json
 from athanor.systems import SystemSpec, get_system
 
@@ -185,4 +185,4 @@ def _loop(spec: SystemSpec, module: Any, cfg: Any, run_dir: Path, seed: int, res
     return RunResult(run_dir, "completed", done, final)
 
 
-__all__ = ["RunResult", "start_run", "resume_run", "resolve_config", "AthanorError"]
+__all__ = ["RunResult", "start_run", "resume_run", "resolve_config"]
