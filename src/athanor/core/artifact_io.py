@@ -25,7 +25,6 @@ import json
 import math
 import os
 import re
-import tempfile
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -34,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from athanor.core.artifacts import Heatmap
+from athanor.core.checkpoint import atomic_write_bytes
 
 __all__ = ["write_artifacts", "read_metrics", "atomic_write_bytes", "atomic_write_text", "write_png",
            "RESERVED_NAMES", "NAME_PATTERN"]
@@ -41,22 +41,6 @@ __all__ = ["write_artifacts", "read_metrics", "atomic_write_bytes", "atomic_writ
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}")
 RESERVED_NAMES = frozenset({"curves"})
 ALLOWED_KINDS = ("uint8 image (H, W, 3|4)", "uint8 video (T, H, W, 3|4)", "athanor.core.artifacts.Heatmap")
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return path
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

@@ -29,7 +29,9 @@ FORMAT = 1
 _NAME = re.compile(r"^ckpt_(\d+)\.msgpack$")
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` through a temporary file in the same folder and ``os.replace``: all or nothing."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -38,10 +40,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
 
 
 def save(ckpt_dir: Path, system: str, step: int, config: dict, state: Any, keep: int = 3) -> Path:
