@@ -165,21 +165,11 @@ def loss_fn(params, cfg: Config, bins: jax.Array, key: jax.Array) -> tuple[jax.A
 
 @functools.partial(jax.jit, static_argnames="cfg")
 def step(state: State, data, cfg: Config) -> tuple[State, dict[str, jax.Array]]:
-    tx = _optimizer(cfg)
-    key, sub = jax.random.split(state.key)
-
-    def update(carry, k):
-        params, opt_state = carry
+    def batch_loss(params, k):
         k_data, k_pos = jax.random.split(k)
-        bins = to_bins(common.draw_batch(k_data, data, cfg.batch_size))
-        (loss, parts), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, cfg, bins, k_pos)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return (optax.apply_updates(params, updates), opt_state), {"loss": loss, **parts}
+        return loss_fn(params, cfg, to_bins(common.draw_batch(k_data, data, cfg.batch_size)), k_pos)
 
-    (params, opt_state), infos = jax.lax.scan(
-        update, (state.params, state.opt_state), jax.random.split(sub, cfg.inner_steps)
-    )
-    return state.replace(params=params, opt_state=opt_state, key=key), jax.tree_util.tree_map(jnp.mean, infos)
+    return common.scan_updates(state, cfg, _optimizer(cfg), batch_loss)
 
 
 def categorical_icdf(logits: jax.Array, u: jax.Array, group: int = LEVELS**2) -> jax.Array:

@@ -21,6 +21,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 from flax import linen as nn
 
 from athanor.core.artifacts import Heatmap
@@ -28,7 +29,7 @@ from athanor.data import colored_mnist
 from athanor.viz.figures import image_grid
 
 __all__ = ["Generator", "load_data", "draw_batch", "evaluate_samples", "sample_artifacts", "evaluate_with_artifacts",
-           "raw_key"]
+           "raw_key", "scan_updates"]
 
 IMAGE_SHAPE = (28, 28, 3)
 N_GRID = 64  # samples shown in the "samples" figure
@@ -56,6 +57,26 @@ def draw_batch(key: jax.Array, data: dict, n: int) -> jax.Array:
     """n images (n, 28, 28, 3) from the true coloured-digit distribution."""
     images, _, _ = colored_mnist.sample(key, data["templates"], n)
     return images
+
+
+def scan_updates(state, cfg, tx: optax.GradientTransformation, batch_loss) -> tuple[Any, dict[str, jax.Array]]:
+    """``cfg.inner_steps`` updates of ``tx`` in one ``lax.scan`` (the family's shared training loop).
+
+    ``batch_loss(params, key) -> (loss, info)`` draws its own batch from ``key``. ``state`` must carry
+    ``params``, ``opt_state`` and ``key``; returns the advanced state and the mean of ``{"loss", **info}``.
+    """
+    key, sub = jax.random.split(state.key)
+
+    def update(carry, k):
+        params, opt_state = carry
+        (loss, info), grads = jax.value_and_grad(batch_loss, has_aux=True)(params, k)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return (optax.apply_updates(params, updates), opt_state), {"loss": loss, **info}
+
+    (params, opt_state), infos = jax.lax.scan(
+        update, (state.params, state.opt_state), jax.random.split(sub, cfg.inner_steps)
+    )
+    return state.replace(params=params, opt_state=opt_state, key=key), jax.tree_util.tree_map(jnp.mean, infos)
 
 
 def raw_key(key: jax.Array) -> jax.Array:

@@ -139,21 +139,12 @@ def loss_fn(params, cfg: Config, x1: jax.Array, key: jax.Array) -> jax.Array:
 
 @functools.partial(jax.jit, static_argnames="cfg")
 def step(state: State, data, cfg: Config) -> tuple[State, dict[str, jax.Array]]:
-    tx = _optimizer(cfg)
-    key, sub = jax.random.split(state.key)
-
-    def update(carry, k):
-        params, opt_state = carry
+    def batch_loss(params, k):
         k_data, k_loss = jax.random.split(k)
         x1 = common.draw_batch(k_data, data, cfg.batch_size) - DATA_SHIFT
-        loss, grads = jax.value_and_grad(loss_fn)(params, cfg, x1, k_loss)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return (optax.apply_updates(params, updates), opt_state), loss
+        return loss_fn(params, cfg, x1, k_loss), {}
 
-    (params, opt_state), losses = jax.lax.scan(
-        update, (state.params, state.opt_state), jax.random.split(sub, cfg.inner_steps)
-    )
-    return state.replace(params=params, opt_state=opt_state, key=key), {"loss": jnp.mean(losses)}
+    return common.scan_updates(state, cfg, _optimizer(cfg), batch_loss)
 
 
 def _run_sampler(state: State, cfg: Config, key: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:

@@ -82,20 +82,11 @@ def loss_fn(params, inputs: jax.Array, images: jax.Array) -> jax.Array:
 
 @functools.partial(jax.jit, static_argnames="cfg")
 def step(state: State, data, cfg: Config) -> tuple[State, dict[str, jax.Array]]:
-    tx = _optimizer(cfg)
-    key, sub = jax.random.split(state.key)
-
-    def update(carry, k):
-        params, opt_state = carry
+    def batch_loss(params, k):
         images, digit, colour = colored_mnist.sample(k, data["templates"], cfg.batch_size)
-        loss, grads = jax.value_and_grad(loss_fn)(params, labels_to_input(digit, colour), images)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return (optax.apply_updates(params, updates), opt_state), loss
+        return loss_fn(params, labels_to_input(digit, colour), images), {}
 
-    (params, opt_state), losses = jax.lax.scan(
-        update, (state.params, state.opt_state), jax.random.split(sub, cfg.inner_steps)
-    )
-    return state.replace(params=params, opt_state=opt_state, key=key), {"loss": losses.mean()}
+    return common.scan_updates(state, cfg, _optimizer(cfg), batch_loss)
 
 
 @functools.partial(jax.jit, static_argnames=("cfg", "n"))

@@ -134,22 +134,11 @@ def loss_fn(params, cfg: Config, images: jax.Array, key: jax.Array):
 
 @functools.partial(jax.jit, static_argnames="cfg")
 def step(state: State, data, cfg: Config) -> tuple[State, dict[str, jax.Array]]:
-    tx = _optimizer(cfg)
-    key, sub = jax.random.split(state.key)
-
-    def update(carry, k):
-        params, opt_state = carry
+    def batch_loss(params, k):
         k_data, k_noise = jax.random.split(k)
-        images = common.draw_batch(k_data, data, cfg.batch_size)
-        (loss, parts), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, cfg, images, k_noise)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return (optax.apply_updates(params, updates), opt_state), {"loss": loss, **parts}
+        return loss_fn(params, cfg, common.draw_batch(k_data, data, cfg.batch_size), k_noise)
 
-    (params, opt_state), infos = jax.lax.scan(
-        update, (state.params, state.opt_state), jax.random.split(sub, cfg.inner_steps)
-    )
-    info = jax.tree_util.tree_map(jnp.mean, infos)
-    return state.replace(params=params, opt_state=opt_state, key=key), info
+    return common.scan_updates(state, cfg, _optimizer(cfg), batch_loss)
 
 
 @functools.partial(jax.jit, static_argnames=("cfg", "n"))
