@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from athanor.core.config import to_dict
 from athanor.core.runloop import resolve_config, resume_run, start_run
 from athanor.systems import SYSTEMS
 
@@ -30,8 +31,7 @@ def test_tiny_preset_contract(name, tmp_path):
     assert (d / "report.html").is_file() and (d / "summary.json").is_file()
     assert list((d / "figures").glob("*.png")), "a run must leave at least one figure"
     assert full.final and all(isinstance(v, float) for v in full.final.values())
-    assert (json.loads((d / "config.json").read_text())["config"] == json.loads(
-        json.dumps(__import__("athanor.core.config", fromlist=["to_dict"]).to_dict(cfg))))
+    assert json.loads((d / "config.json").read_text())["config"] == json.loads(json.dumps(to_dict(cfg)))
 
     half = (calls // 2) * cfg.inner_steps
     part = start_run(name, preset="tiny", seed=0, out=tmp_path / "b", progress=False, stop_after=half)

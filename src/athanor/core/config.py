@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -83,11 +84,11 @@ def parse_value(cls: type, key: str, text: str) -> Any:
                 return False
             raise ValueError(text)
         if base is int:
-            value = float(text) if any(c in text for c in ".eE") and not text.lstrip("-").isdigit() else text
-            if isinstance(value, float):
-                if not value.is_integer():
-                    raise ValueError(text)
-                return int(value)
+            if text.lstrip("+-").isdigit():
+                return int(text)
+            value = float(text)  # accepts 1e5 and 2000.0, refuses 1.5
+            if not value.is_integer():
+                raise ValueError(text)
             return int(value)
         if base is float:
             return float(text)
@@ -142,15 +143,9 @@ def validate(cfg: Any) -> Any:
             if value % cfg.inner_steps:
                 raise ConfigError(
                     f"config key '{name}' = {value} must be a multiple of inner_steps = {cfg.inner_steps}; "
-                    f"set both, e.g. --set inner_steps={_gcd_hint(value, cfg.inner_steps)}"
+                    f"set both, e.g. --set inner_steps={max(1, math.gcd(value, cfg.inner_steps))}"
                 )
     return cfg
-
-
-def _gcd_hint(a: int, b: int) -> int:
-    import math
-
-    return max(1, math.gcd(a, b))
 
 
 def apply(cfg: Any, overrides: Mapping[str, Any], where: str) -> Any:

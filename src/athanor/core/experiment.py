@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from athanor.core.claims import Claim
-from athanor.core.errors import AthanorError
+from athanor.core.errors import AthanorError, ConfigError
 from athanor.core.rundir import now_iso, timestamp, unique_dir, write_json
 
 SCALES = ("tiny", "quick", "full")
@@ -53,7 +53,7 @@ class Analysis:
 
 def metric(records: Sequence[RunRecord], label: str, key: str) -> list[float]:
     """The final value of ``key`` for every seed of ``label`` (NaN where missing or failed)."""
-    return [float(r.final.get(key, math.nan)) if r.final.get(key) is not None else math.nan
+    return [float(r.final[key]) if r.final.get(key) is not None else math.nan
             for r in records if r.spec.label == label]
 
 
@@ -70,12 +70,8 @@ def run_experiment(name: str, *, scale: str = "quick", seeds: int = 1, out: Path
     from athanor.report.html import experiment_report, gallery
 
     if scale not in SCALES:
-        from athanor.core.errors import ConfigError
-
         raise ConfigError(f"unknown scale '{scale}'; choose one of {', '.join(SCALES)}")
     if seeds < 1:
-        from athanor.core.errors import ConfigError
-
         raise ConfigError(f"--seeds must be at least 1, got {seeds}")
     module = get_experiment(name)
     specs = module.runs(scale)

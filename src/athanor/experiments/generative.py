@@ -20,6 +20,7 @@ With several seeds a claim is judged on the mean over seeds; per-seed values are
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -103,8 +104,6 @@ def _load_tables(records, label, name):
     for r in records:
         path = Path(r.run_dir) / "tables" / f"{name}.json"
         if r.spec.label == label and path.is_file():
-            import json
-
             tables.append(Heatmap.from_json(json.loads(path.read_text())))
     return tables
 
