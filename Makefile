@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,rl]'
 	touch $@
 
 demo: $(VENV)/.installed
@@ -21,7 +21,11 @@ test: $(VENV)/.installed
 slow: $(VENV)/.installed
 	$(PY) -m pytest -m slow -q
 
-bench: $(VENV)/.installed
+$(VENV)/.bench: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e '.[all]'
+	touch $@
+
+bench: $(VENV)/.bench
 	$(PY) -m athanor bench
 
 clean:

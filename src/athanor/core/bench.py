@@ -5,7 +5,9 @@ call (trace + compile + one call's work) is timed separately; then ``calls`` fur
 ``block_until_ready``. The result follows the JSON shape in DESIGN §4; ``projected_full_s`` extrapolates the
 `full` preset's training time from the measured rate (evaluation excluded, measured separately as ``eval_s``).
 A system module may export ``BASELINE`` (a callable returning a throughput dict measured in the same process)
-to fill ``baseline`` and ``ratio``.
+to fill ``baseline`` and ``ratio``. A module whose natural unit is not one update may export ``THROUGHPUT_UNIT``
+(e.g. "evaluations") and ``items_per_step(cfg)`` (how many of that unit one update performs, e.g. the
+population size of a generation); ``steps_per_s`` always stays in updates.
 """
 
 from __future__ import annotations
@@ -54,11 +56,14 @@ def measure(system: str, preset: str = "quick", calls: int = 5, seed: int = 0) -
     module.evaluate(state, data, cfg, jax.random.PRNGKey(seed + 1))
     eval_s = time.perf_counter() - t
     baseline = module.BASELINE(cfg) if hasattr(module, "BASELINE") else None
+    unit = getattr(module, "THROUGHPUT_UNIT", "updates")
+    items = float(module.items_per_step(cfg)) if hasattr(module, "items_per_step") else 1.0
+    throughput = round(per_s * items, 2)
     return {
         "system": system, "preset": preset, "steps_per_s": round(per_s, 2), "compile_s": round(compile_s, 3),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "throughput": {"unit": "updates", "per_s": round(per_s, 2)},
-        "baseline": baseline, "ratio": (round(per_s / baseline["per_s"], 3) if baseline else None),
+        "throughput": {"unit": unit, "per_s": throughput},
+        "baseline": baseline, "ratio": (round(throughput / baseline["per_s"], 3) if baseline else None),
         "eval_s": round(eval_s, 3), "eval_samples": getattr(cfg, "eval_samples", None),
         "full_steps": full.steps, "projected_full_s": round(full.steps / per_s, 1),
         "machine": {"platform": platform.platform(), "processor": platform.machine(),
@@ -101,16 +106,19 @@ def bench(systems: list[str], preset: str = "quick", calls: int = 5, progress: b
 
 
 def format_table(results: list[dict]) -> str:
-    head = f"{'system':<16}{'preset':<8}{'updates/s':>11}{'compile s':>11}{'peak MB':>9}{'eval s':>8}" \
-           f"{'full train (proj.)':>20}"
+    head = f"{'system':<20}{'preset':<8}{'updates/s':>11}{'throughput':>24}{'compile s':>11}{'peak MB':>9}" \
+           f"{'eval s':>8}{'full train (proj.)':>20}"
     lines = [head]
     for r in results:
         proj = r.get("projected_full_s")
-        lines.append(f"{r['system']:<16}{r['preset']:<8}{r['steps_per_s']:>11.1f}{r['compile_s']:>11.2f}"
+        tp = r.get("throughput") or {}
+        tp_txt = f"{tp.get('per_s', float('nan')):.1f} {tp.get('unit', '')}/s"
+        if r.get("ratio") is not None:
+            tp_txt += f" ({r['ratio']:.1f}x)"
+        lines.append(f"{r['system']:<20}{r['preset']:<8}{r['steps_per_s']:>11.1f}{tp_txt:>24}{r['compile_s']:>11.2f}"
                      f"{r['peak_rss_mb']:>9.0f}{r.get('eval_s', float('nan')):>8.2f}"
                      f"{(f'{proj / 60:.1f} min' if proj is not None else '-'):>20}")
     return "\n".join(lines)
-
 
 if __name__ == "__main__":
     name, preset, calls = sys.argv[1], sys.argv[2], int(sys.argv[3])
