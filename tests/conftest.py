@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 
@@ -16,3 +17,11 @@ def toy_registry(monkeypatch):
     spec = systems.SystemSpec("toy", "test", "toy_system", "least squares by minibatch SGD")
     monkeypatch.setitem(systems.SYSTEMS, "toy", spec)
     return spec
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_data_cache(tmp_path_factory):
+    """Generated datasets (the point maze's) go to a per-session folder, never the user's cache."""
+    if "ATHANOR_DATA_DIR" not in os.environ:
+        os.environ["ATHANOR_DATA_DIR"] = str(tmp_path_factory.mktemp("data-cache"))
+    yield

@@ -59,11 +59,35 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true")
 
     s = sub.add_parser("bench", help="throughput, compile time and peak memory per system")
-    s.add_argument("systems", nargs="*")
+    s.add_argument("systems", nargs="*", help="system or family names (default: all)")
     s.add_argument("--preset", default="quick")
     s.add_argument("--calls", type=int, default=5)
     s.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("data", help="generated datasets (offline-RL point maze): list, build, verify, plot")
+    dsub = s.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
+    d = dsub.add_parser("list", help="cached datasets with their spec, size and whether they verify")
+    d.add_argument("--json", action="store_true")
+    d = dsub.add_parser("build", help="generate a dataset into the cache (skipped if a verified copy exists)")
+    _data_spec_args(d)
+    d.add_argument("--force", action="store_true", help="rebuild even if a verified copy is cached")
+    d.add_argument("--quiet", action="store_true", help="no progress bar")
+    d = dsub.add_parser("verify", help="check cached datasets against their metadata and sha256")
+    d.add_argument("paths", nargs="*", metavar="PATH", help="npz files (default: every cached dataset)")
+    d = dsub.add_parser("plot", help="scatter of a dataset's actions (built first if not cached)")
+    _data_spec_args(d)
+    d.add_argument("--out", required=True, metavar="FILE.png")
+    d.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
+
+
+def _data_spec_args(p: argparse.ArgumentParser) -> None:
+    # Defaults stay None here so MazeDataSpec alone holds them (and parsing never imports numpy).
+    p.add_argument("--maze", default=None, help="arena | medium | large | giant (default: medium)")
+    p.add_argument("--episodes", type=int, default=None, help="number of episodes (default: 1000)")
+    p.add_argument("--episode-len", type=int, default=None, help="states per episode (default: 1001)")
+    p.add_argument("--noise", type=float, default=None, help="std of the Gaussian action noise (default: 0.5)")
+    p.add_argument("--seed", type=int, default=None, help="generator seed (default: 0)")
 
 
 def _list(args) -> int:
@@ -179,16 +203,66 @@ def _bench(args) -> int:
     from athanor.core.bench import bench, format_table
     from athanor.systems import SYSTEMS, get_system
 
-    names = args.systems or list(SYSTEMS)
-    for n in names:
-        get_system(n)
+    names: list[str] = []
+    for n in args.systems or list(SYSTEMS):  # a family name (e.g. "oceanworld") stands for all its systems
+        family = [k for k, spec in SYSTEMS.items() if spec.family == n and k != n]
+        names += family if family and n not in SYSTEMS else [get_system(n).name]
     results = bench(names, preset=args.preset, calls=args.calls, progress=not args.json)
     print(json.dumps(results, indent=2) if args.json else format_table(results))
     return 0
 
 
+def _data(args) -> int:
+    from athanor.data import pointmaze
+
+    if args.data_command == "list":
+        rows = pointmaze.list_cached()
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        elif not rows:
+            print(f"no cached datasets in {pointmaze.cache_dir()}")
+        else:
+            print(f"{'maze':<8} {'episodes':>8} {'len':>5} {'noise':>6} {'seed':>4} {'transitions':>11} "
+                  f"{'MB':>7}  status  path")
+            for r in rows:
+                status = "ok" if r["ok"] else f"BAD ({r['reason']})"
+                print(f"{r['maze']!s:<8} {r['episodes']!s:>8} {r['episode_len']!s:>5} {r['noise']!s:>6} "
+                      f"{r['seed']!s:>4} {r['transitions']!s:>11} {r['size'] / 1e6:>7.1f}  {status}  {r['path']}")
+        return 0
+    if args.data_command == "verify":
+        paths = args.paths or [r["path"] for r in pointmaze.list_cached()]
+        if not paths:
+            print(f"no cached datasets in {pointmaze.cache_dir()}")
+        bad = 0
+        for path in paths:
+            ok, reason = pointmaze.verify(path)
+            bad += not ok
+            print(f"ok   {path}" if ok else f"BAD  {path}: {reason}")
+        return 1 if bad else 0
+
+    given = {k: getattr(args, k) for k in ("maze", "episodes", "episode_len", "noise", "seed")}
+    spec = pointmaze.MazeDataSpec(**{k: v for k, v in given.items() if v is not None})
+    if args.data_command == "build":
+        path = pointmaze.path_for(spec)
+        if not args.force and pointmaze.verify(path)[0]:
+            print(f"already cached and verified ({spec.transitions} transitions); rebuild with --force")
+        else:
+            path = pointmaze.build(spec, progress=not args.quiet)
+            print(f"{spec.transitions} transitions, {path.stat().st_size / 1e6:.1f} MB")
+        print(path)
+        return 0
+    from athanor.core.artifact_io import write_png
+    from athanor.viz.figures import action_scatter
+
+    data = pointmaze.load(spec, progress=not args.quiet)
+    image = action_scatter(data["actions"], title=f"data actions ({spec.maze}, noise {spec.noise:g})")
+    print(write_png(args.out, image))
+    return 0
+
+
 COMMANDS = {"list": _list, "run": _run, "experiment": _experiment, "report": _report, "claims": _claims,
-            "tour": _tour, "bench": _bench}
+            "tour": _tour, "bench": _bench,
+            "data": _data}
 
 
 def main(argv: list[str] | None = None) -> int:

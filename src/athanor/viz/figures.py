@@ -17,6 +17,8 @@ Functions:
   around them, each upscaled by an integer ``scale`` with nearest-neighbour repetition (pixel art
   stays crisp). This one needs no matplotlib: it is plain array placement.
 - :func:`bar_compare` mean +- spread per system, the value written above each bar.
+- :func:`action_scatter` 2-D actions on [-1.1, 1.1]^2 with the unit circle and square (the offline-RL post's
+  "data actions" / "policy actions" figure).
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from matplotlib.figure import Figure
 
 from athanor.core.artifacts import Heatmap
 
-__all__ = ["heatmap", "heatmap_grid", "curves", "image_grid", "bar_compare", "to_rgb_uint8", "use_log_axis",
+__all__ = ["heatmap", "heatmap_grid", "curves", "image_grid", "bar_compare", "action_scatter", "to_rgb_uint8",
+           "use_log_axis",
            "DPI"]
 
 DPI = 100
@@ -296,4 +299,35 @@ def bar_compare(names: Sequence[str], means: Sequence[float], stds: Sequence[flo
         ax.set_ylabel(ylabel, fontsize=9)
     if title:
         ax.set_title(title, fontsize=10)
+    return _render(fig)
+
+
+def action_scatter(actions, title: str = "", size: float = 3.2, max_points: int = 20000) -> np.ndarray:
+    """2-D actions as small translucent points on [-1.1, 1.1]^2 with the unit circle and the unit square drawn.
+
+    ``size`` is the figure's side in inches (``size * DPI`` pixels). Above ``max_points`` rows an evenly strided
+    subset is drawn, which keeps the picture (and the time to draw it) independent of the dataset's size.
+    Non-finite rows are dropped; the count shown in the corner is of the rows drawn.
+    """
+    a = np.asarray(actions, dtype=np.float64)
+    if a.ndim != 2 or a.shape[1] != 2:
+        raise ValueError(f"action_scatter() takes actions of shape (N, 2), got {a.shape}")
+    a = a[np.isfinite(a).all(axis=1)]
+    if max_points > 0 and len(a) > max_points:
+        a = a[:: math.ceil(len(a) / max_points)]
+    fig = Figure(figsize=(size, size), dpi=DPI, layout="constrained")
+    ax = fig.add_subplot()
+    theta = np.linspace(0.0, 2.0 * np.pi, 256)
+    ax.plot(np.cos(theta), np.sin(theta), color="black", linewidth=0.8, alpha=0.6)
+    ax.plot([-1, 1, 1, -1, -1], [-1, -1, 1, 1, -1], color="grey", linewidth=0.8, linestyle="--", alpha=0.8)
+    # Alpha falls with the point count so dense regions stay readable instead of saturating.
+    alpha = float(np.clip(2000.0 / max(len(a), 1), 0.1, 0.6))
+    ax.scatter(a[:, 0], a[:, 1], s=3.0, alpha=alpha, color=colormaps["tab10"](0), linewidths=0, rasterized=True)
+    ax.set_xlim(-1.1, 1.1)
+    ax.set_ylim(-1.1, 1.1)
+    ax.set_aspect("equal")
+    ax.tick_params(labelsize=7)
+    ax.text(0.02, 0.02, f"n={len(a)}", transform=ax.transAxes, fontsize=7, color="grey")
+    if title:
+        ax.set_title(title, fontsize=9)
     return _render(fig)

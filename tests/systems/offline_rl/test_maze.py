@@ -1,0 +1,211 @@
+"""The point-maze wrapper: OGBench geometry and physics reproduced exactly, BFS planner against closed forms,
+sparse labels, vectorised rollouts (oracle always succeeds, a zero policy never does) and the rasteriser."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("mujoco")
+pytest.importorskip("ogbench")
+
+from athanor.core.errors import ConfigError, DataError, NonFiniteError  # noqa: E402
+from athanor.systems.offline_rl import maze as M  # noqa: E402
+
+
+def _ogbench_env(name: str):
+    from ogbench.locomaze.maze import make_maze_env
+
+    env = make_maze_env("point", "maze", maze_type=name)
+    M._remove_temp_xml(env)
+    return env
+
+
+@pytest.mark.parametrize("name", M.MAZES)
+def test_cell_geometry_matches_ogbench(name):
+    env = _ogbench_env(name)
+    m = M.get_maze(name)
+    assert np.array_equal(m.grid, env.maze_map)
+    assert m.tasks == tuple((tuple(t["init_ij"]), tuple(t["goal_ij"])) for t in env.task_infos)
+    rng = np.random.default_rng(0)
+    for i, j in m.free:
+        assert tuple(M.ij_to_xy((i, j))) == env.ij_to_xy((i, j))
+        # Any point strictly inside the cell maps back to it, as OGBench's xy_to_ij does.
+        xy = M.ij_to_xy((i, j)) + rng.uniform(-1.99, 1.99, 2)
+        assert tuple(M.xy_to_ij(xy)) == env.xy_to_ij(xy) == (i, j)
+
+
+def test_step_is_ogbench_env_step_exactly():
+    env = _ogbench_env("medium")
+    sim = M.PointMazeSim(M.get_maze("medium"), 1)
+    start = np.array([0.3, -0.2])
+    sim.reset(start[None])
+    env.set_state(start, np.zeros(2))
+    rng = np.random.default_rng(1)
+    for t in range(300):
+        # Long pushes into the left wall, then random moves, so contacts are exercised.
+        a = np.array([-1.0, rng.uniform(-1, 1)]) if t % 100 < 40 else rng.uniform(-1, 1, 2)
+        ob, *_ = env.step(a)
+        np.testing.assert_array_equal(sim.step(a[None])[0], ob)
+    assert ob[0] > -6.0 + M.AGENT_RADIUS - 0.05  # the wall held: the point never passed into it
+
+
+def test_bfs_in_the_open_arena_is_manhattan_distance():
+    m = M.get_maze("arena")
+    for goal in m.free[::5]:
+        dist = M.bfs_distances(m.grid, goal)
+        manhattan = np.abs(m.free - goal).sum(1)
+        np.testing.assert_array_equal(dist[m.free[:, 0], m.free[:, 1]], manhattan)
+        assert (dist[m.grid == 1] == -1).all()
+    with pytest.raises(ValueError, match="not a free cell"):
+        M.bfs_distances(m.grid, (0, 0))
+
+
+@pytest.mark.parametrize("name", ["medium", "large"])
+def test_waypoints_step_one_cell_closer_along_shortest_paths(name):
+    m = M.get_maze(name)
+    for goal in m.free:
+        dist = M.bfs_distances(m.grid, goal)
+        assert (dist[m.free[:, 0], m.free[:, 1]] >= 0).all()  # every free cell is connected
+        wp = M.waypoint(m, M.ij_to_xy(m.free), goal)  # agents at the cell centres
+        nxt = M.xy_to_ij(wp)
+        for c, n in zip(m.free, nxt, strict=True):
+            if tuple(c) == tuple(goal):
+                assert tuple(n) == tuple(goal)
+                continue
+            assert np.abs(n - c).sum() == 1 and m.grid[tuple(n)] == 0
+            assert dist[tuple(n)] == dist[tuple(c)] - 1
+
+
+def test_planner_action_is_a_unit_vector_towards_the_waypoint():
+    m = M.get_maze("medium")
+    rng = np.random.default_rng(2)
+    cells = m.free[rng.integers(len(m.free), size=64)]
+    xy = M.ij_to_xy(cells) + rng.uniform(-1.2, 1.2, (64, 2))
+    goal = (6, 6)
+    a = M.planner_action(m, xy, goal)
+    np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-12)
+    d = M.waypoint(m, xy, goal) - xy
+    np.testing.assert_allclose(a, d / np.linalg.norm(d, axis=1, keepdims=True))
+
+
+def test_make_task_uses_ogbench_tasks_without_goal_noise():
+    t = M.make_task("medium", 1)  # OGBench task 1: cell (1, 1) -> cell (6, 6)
+    np.testing.assert_array_equal(t.init_xy, [0.0, 0.0])
+    np.testing.assert_array_equal(t.goal_xy, [20.0, 20.0])
+    assert t.goal_ij == (6, 6) and t.goal_tol == 1.0 and t.max_steps == 1000
+    assert M.make_task("medium", 1).goal_xy.tolist() == t.goal_xy.tolist()  # fixed, not redrawn
+    with pytest.raises(ConfigError, match="1..5"):
+        M.make_task("medium", 6)
+    with pytest.raises(ConfigError, match="unknown maze 'tiny'"):
+        M.make_task("tiny", 1)
+
+
+def test_label_rewards_exactly_within_tolerance():
+    t = M.make_task("medium", 1)
+    nxt = np.array([[20.0, 20.0], [21.0, 20.0], [20.0, 19.0], [21.001, 20.0], [20.8, 20.61], [0.0, 0.0]], np.float32)
+    rewards, masks = M.label({"next_observations": nxt}, t)
+    np.testing.assert_array_equal(rewards, [1, 1, 1, 0, 0, 0])
+    np.testing.assert_array_equal(masks, 1 - rewards)
+    assert rewards.dtype == masks.dtype == np.float32
+
+
+def test_rollout_oracle_always_succeeds_and_zero_policy_never():
+    task = M.make_task("medium", 1)
+    out = M.rollout(M.oracle_policy(task), task, n_episodes=4, seed=3, record=2)
+    assert out["success"] == 1.0
+    # Lower bound: each step moves at most 0.2, and the start is at most sqrt(2) from the init centre.
+    bound = (np.linalg.norm(task.goal_xy - task.init_xy) - np.sqrt(2) - task.goal_tol) / M.ACTION_SCALE
+    assert bound < out["time_to_goal"] < task.max_steps
+    assert out["time_to_goal"] == out["episode_lengths"].mean()
+    assert out["actions"].shape == (out["episode_lengths"].sum(), 2)
+    assert out["xy"].shape == (2, task.max_steps + 1, 2) and out["xy"].dtype == np.float32
+    for k in range(2):
+        n = out["lengths"][k]
+        assert np.linalg.norm(out["xy"][k, n] - task.goal_xy) <= task.goal_tol
+        assert np.linalg.norm(out["xy"][k, n - 1] - task.goal_xy) > task.goal_tol  # it stopped at first success
+        assert (out["xy"][k, n:] == out["xy"][k, n]).all()  # padded with the last position
+        assert np.abs(out["xy"][k, 0] - task.init_xy).max() <= M.INIT_NOISE
+
+    zero = M.rollout(lambda obs: np.zeros_like(obs), task, n_episodes=3, seed=3, record=1)
+    assert zero["success"] == 0.0 and np.isnan(zero["time_to_goal"])
+    assert zero["lengths"].tolist() == [task.max_steps]
+    assert zero["actions"].shape == (3 * task.max_steps, 2)
+    assert (zero["xy"][0] == zero["xy"][0, 0]).all()  # a zero action leaves the point where it is
+    np.testing.assert_array_equal(zero["xy"][0, 0], out["xy"][0, 0])  # same seed, same start
+
+
+def test_rollout_is_deterministic_and_batch_shape_independent():
+    task = M.make_task("medium", 3)
+    calls = []
+
+    def noisy(obs):
+        calls.append(len(obs))
+        # A row-wise policy that depends only on the observation, so batching cannot change what it does.
+        return M.planner_action(M.get_maze("medium"), obs, task.goal_ij) + 0.3 * np.sin(7.0 * obs[:, ::-1])
+
+    a = M.rollout(noisy, task, 5, seed=11, record=5)
+    assert set(calls) == {5}
+    calls.clear()
+    b = M.rollout(noisy, task, 5, seed=11, record=5, fixed_batch=False)
+    assert calls[0] == 5 and min(calls) < 5 and calls == sorted(calls, reverse=True)
+    np.testing.assert_array_equal(a["xy"], b["xy"])
+    np.testing.assert_array_equal(a["episode_lengths"], b["episode_lengths"])
+    c = M.rollout(noisy, task, 5, seed=12, record=5)
+    assert not np.array_equal(a["xy"][:, 0], c["xy"][:, 0])
+
+
+def test_rollout_clips_actions_and_rejects_bad_policies():
+    task = M.make_task("medium", 1)
+    big = M.rollout(lambda obs: np.tile([[3.0, -7.0]], (len(obs), 1)), task, 2, seed=0, record=2)
+    unit = M.rollout(lambda obs: np.tile([[1.0, -1.0]], (len(obs), 1)), task, 2, seed=0, record=2)
+    np.testing.assert_array_equal(big["xy"], unit["xy"])
+    assert np.abs(big["actions"]).max() == 1.0
+    with pytest.raises(NonFiniteError, match="non-finite"):
+        M.rollout(lambda obs: np.full_like(obs, np.nan), task, 2, seed=0)
+    with pytest.raises(ValueError, match=r"\[n, 2\]"):
+        M.rollout(lambda obs: obs[:, :1], task, 2, seed=0)
+    with pytest.raises(ConfigError):
+        M.rollout(lambda obs: obs, task, 2, seed=0, record=3)
+
+
+def test_render_rollout_and_maze_image():
+    task = M.make_task("medium", 1)
+    out = M.rollout(lambda obs: np.zeros_like(obs), task, 1, seed=0, record=1)
+    frames = M.render_rollout(task, out["xy"][0], int(out["lengths"][0]), size=96)
+    assert frames.dtype == np.uint8 and frames.ndim == 4 and frames.shape[1:] == (96, 96, 3)
+    assert 100 <= len(frames) <= M.MAX_FRAMES  # 1001 positions subsampled
+    r, c = M.world_to_pixel(task, out["xy"][0, 0], 96).astype(int)
+    np.testing.assert_array_equal(frames[0, r, c], M.AGENT)  # the agent disk at its position
+    short = M.render_rollout(task, out["xy"][0], 10)
+    assert short.shape == (11, 160, 160, 3)
+
+    img = M.maze_image(task, size=128)
+    assert img.shape == (128, 128, 3) and img.dtype == np.uint8
+    np.testing.assert_array_equal(img[0, 0], M.WALL)  # the outer wall
+    r, c = M.world_to_pixel(task, M.ij_to_xy((3, 3)), 128).astype(int)
+    np.testing.assert_array_equal(img[r, c], M.FLOOR)  # a free cell that holds neither start nor goal
+    r, c = M.world_to_pixel(task, task.goal_xy, 128).astype(int)
+    assert img[r, c, 0] > 180 and img[r, c, 1] < 100  # the goal marker is red
+    with pytest.raises(ValueError, match="render_rollout"):
+        M.render_rollout(task, out["xy"][0], 5000)
+
+
+def test_missing_physics_packages_raise_data_error_naming_the_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ogbench.locomaze.maze", None)
+    with pytest.raises(DataError, match=r"pip install -e '\.\[rl\]'"):
+        M._build_maze.__wrapped__("medium")
+
+
+def test_world_to_pixel_puts_cell_centres_on_their_cells_in_a_non_square_maze():
+    task = M.make_task("large", 1)  # a 9 x 12 map, letterboxed into the square image
+    img = M.maze_image(task, size=240)
+    m = M.get_maze("large")
+    marked = {tuple(M.xy_to_ij(task.init_xy)), task.goal_ij}  # cells under the start and goal markers
+    cells = [(0, 0), (8, 11), (4, 2)] + [tuple(c) for c in m.free[::7] if tuple(c) not in marked]
+    for i, j in cells:
+        r, c = np.floor(M.world_to_pixel(task, M.ij_to_xy((i, j)), 240)).astype(int)
+        np.testing.assert_array_equal(img[r, c], M.WALL if m.grid[i, j] else M.FLOOR)
+    assert (img[:20] == M.WALL).all()  # the letterbox band above the 9-row map
