@@ -1,0 +1,1 @@
+"""Oceanworld (post 13): grid-genome soft swimmers and the quality-diversity searches over them."""

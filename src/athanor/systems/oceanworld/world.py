@@ -1,0 +1,666 @@
+"""Oceanworld: grid-genome soft swimmers in a 2-D fluid (post 13, "Quality Diversity: Evolving Ocean Creatures").
+
+Genome (reference release). nodes bool[16, 16]; bonds bool[16, 16, 2, 3]: from each node a bond to the right and
+one down, each [exists, muscle, drag]. The creature (`phenotype`) is the connected component of node (6, 6) in the
+graph of existing nodes joined by existing bonds whose two end nodes exist; without node (6, 6) the genome is
+invalid. `start_genome`: the 5x5 block at rows/columns [5, 10) with all 40 inner bonds, muscle and drag bits fair
+coins. `mutate`: every node and bond bit is resampled (a fair coin) with probability p = 0.05. Descriptors:
+d = (min(nodes / 100, 1), bonds / nodes - 1); a tree has bond ratio -1 / nodes, the full 16 x 16 grid 0.875.
+Fitness: x displacement minus |y displacement| of node (6, 6) after 500 steps (node (6, 6), not the centre of
+mass: a creature without drag bonds cannot move its centre of mass but can still carry node (6, 6) around).
+
+Physics (ours; the original used Box2D rigid bodies and joints). Each node is a point of mass 1, each bond a
+near-rigid rod, no gravity, no collisions (nodes and bonds pass through each other). Time step dt = 1/60 split
+into S = `substeps` sub-steps h = dt / S of position-based dynamics; per sub-step:
+  1. drag (only while the heart opens, unless asymmetric_drag=False): a drag bond b with unit normal n and length
+     |b| resists the normal motion of its ends, F = -c |b| (v . n) n, lumped half on each end node; per end node
+     v <- v - f (v . n) n with f = 0.5 kappa / (1 + kappa), kappa = c |b| h: the implicit-Euler step of that force,
+     halved so that the summed update of up to four bonds at a node is a contraction (drag never adds energy);
+  2. predict p = x + h v;
+  3. constraints, one Gauss-Seidel sweep per `iteration`, all of them bounds on the distance of two nodes,
+     lo <= |p_j - p_i| <= hi, projected exactly for equal masses: each end moves by k (p_j - p_i) resp. -k (...),
+     k = 0.5 (1 - t / |d|), t = |d| clipped into [lo, hi] (equal and opposite, along d: linear and angular
+     momentum are conserved, so without drag the centre of mass never moves):
+       bonds      |d| = l(s) = L (1 + gain s) for muscles (L otherwise); L = spacing = 5, gain = muscle_gain = 1,
+                  s(t) = 0.5 (1 - cos(pi t / 30)) the heartbeat: 0 -> 1 over the 30 opening steps, 1 -> 0 over
+                  the 30 closing ones (the reference: muscles extend by up to ~1x while opening, return while
+                  closing);
+       straight   two collinear bonds a, b at a node: angle >= 180 - beta  <=>  d^2 >= a^2 + b^2 + 2ab cos(beta)
+       joints     for the distance d of their far ends;
+       corners    two perpendicular bonds: |angle - 90| <= beta  <=>  a^2 + b^2 - 2ab sin(beta) <= d^2 <=
+                  a^2 + b^2 + 2ab sin(beta), d the cell diagonal (which spans two corners: bounds intersected);
+     with beta = bend_limit_deg = 60 and a, b the bonds' current rest lengths. Each constraint type is split into
+     two colours (parity of the first node's row or column in genome coordinates) so that no node is in two pairs
+     of a pass; order: straight joints, corners, bonds (bonds last, best satisfied);
+  4. v = (p - x) / h, x = p.
+A creature at rest without muscles is an exact fixed point (fitness exactly 0). Drag is skipped with a
+`lax.cond` while the heart closes (it is zero then), which saves a quarter of the time.
+
+Measured (benchmarks/bench_oceanworld.py, 2 shared CPU cores, default S = 1): 5x5 start creatures ~1,360 evaluations
+per CPU-second (the original: ~10/s/core), creatures spanning the grid ~120; no growth of the largest kinetic energy
+over long rollouts (last 500 of 2000 steps vs the first 500: at most 2.4x, extreme-value fluctuation, not a trend;
+everything finite; thousands of random genomes in the slow test); swimming needs the drag asymmetry (median
+displacement of 5x5 start creatures ~3.5x smaller with drag in both halves). Accuracy per sub-step count (S = 1 / 2
+/ 4): worst-instant plain-bond length error over 2000 steps, median over 5x5 creatures, 19% / 15% / 14% (median
+instantaneous error 0.2-1%); share of joint-steps beyond the bending band by more than 10 degrees 2.1% / 1.5% /
+0.9%; dense 16 x 16 creatures with many muscles in closed loops are over-constrained and stretch much more (worst
+instants ~100% at S = 1, ~50% at S = 4). Fitness of one genome is chaotic in the solver settings (rank correlation
+of 500-step fitness between S = 4 and S = 8 about 0.4) while its distribution over start genomes agrees across S =
+1..8, so S = 1 is the default: the speed target at the same statistics. Fitness of random 5x5 start genomes lies in
+about [-80, 40] (p1 -61, median -8, p99 29).
+
+Deviations from the original, on purpose: point masses and distance constraints instead of rigid bodies and
+revolute joints; the bending limit bounds the angle between two bonds meeting at a node (the original limits
+each bond's hinge on its node body); bounds on far-end distances are weak near straight angles (the distance
+changes little there) and one sweep per sub-step can be overshot briefly, most in creatures whose muscles are
+over-constrained by closed loops (measured share of joint-steps beyond the band in the benchmark); a muscle's
+rest length follows a raised cosine instead of a motor; drag is lumped on the end nodes (so it also resists a
+bond's rotation); no node collisions.
+
+Implementation. Everything is float32, deterministic and jittable. The physics runs on [2, N, N, *batch]
+arrays (spatial axes first, creatures last, so every stencil is a contiguous vector operation over creatures)
+with a halo of 2 dead nodes, and neighbours are read as static slices; a pass writes its interior in place
+(`dynamic_update_slice`), and each constraint type's two colours run as a length-2 `lax.scan`, which keeps
+every pass one kernel (unrolled, XLA re-derived positions from the chain of earlier passes inside each consumer:
+several times slower). `evaluate_batch` crops each creature to the smallest grid in TIERS that holds it
+(exact: bit-identical fitness, tested), so 5x5 creatures cost ~1/12 of a full-grid rollout.
+
+Rendering (`render`): nodes red (node (6, 6) dark red), bonds plain grey, muscle blue, drag green, muscle + drag
+orange; the camera follows node (6, 6) over world-fixed grid lines.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from athanor.core.errors import ConfigError
+
+__all__ = ["G", "CENTRE", "INVALID_FITNESS", "TIERS", "WorldConfig", "Genome", "start_genome", "random_genome",
+           "mutate", "phenotype", "descriptors", "simulate", "evaluate", "evaluate_batch", "diagnostics", "render"]
+
+G = 16  # genome grid side
+CENTRE = (6, 6)  # the node a creature grows from and whose motion is its fitness
+INVALID_FITNESS = -1.0e6  # finite stand-in for creatures without node (6, 6); `valid` says which they are
+TIERS = (5, 6, 8, 11, 16)  # grid sides a batch is simulated on (smallest that holds each chunk's bounding boxes)
+CHUNK = 256  # creatures per tier decision in evaluate_batch
+
+
+@dataclasses.dataclass(frozen=True)
+class WorldConfig:
+    """Rules of the world; hashable so it can be a static argument of jitted functions."""
+
+    steps: int = 500  # fitness horizon (reference: 500 steps)
+    dt: float = 1.0 / 60.0  # one step, as the original's Box2D step
+    substeps: int = 1  # solver sub-steps per step (stiffness and stability vs speed: benchmarks/bench_oceanworld)
+    iterations: int = 1  # constraint sweeps per sub-step
+    beat_period: int = 30  # the heartbeat toggles every 30 steps: 30 opening, 30 closing
+    spacing: float = 5.0  # rest distance of grid neighbours (reference: nodes 5 units apart)
+    muscle_gain: float = 1.0  # a muscle bond's rest length reaches (1 + gain) x spacing at full opening
+    drag: float = 2.0  # fluid drag per unit bond length and unit normal speed (node mass 1)
+    asymmetric_drag: bool = True  # drag only while opening (the reference's asymmetry); False: both halves
+    bend_limit_deg: float = 60.0  # each angle between two bonds at a node stays within +-60 deg of its rest angle
+
+    def __post_init__(self):
+        checks = {"steps": self.steps >= 1, "substeps": self.substeps >= 1, "iterations": self.iterations >= 1,
+                  "beat_period": self.beat_period >= 1, "dt": self.dt > 0, "spacing": self.spacing > 0,
+                  "muscle_gain": self.muscle_gain >= 0, "drag": self.drag >= 0,
+                  "bend_limit_deg": 0 < self.bend_limit_deg <= 180}
+        for name, ok in checks.items():
+            if not ok:
+                raise ConfigError(f"WorldConfig.{name}={getattr(self, name)!r} is out of range; see the field's "
+                                  "comment in athanor/systems/oceanworld/world.py for the allowed values")
+
+
+class Genome(NamedTuple):
+    nodes: jnp.ndarray  # bool [..., 16, 16]
+    bonds: jnp.ndarray  # bool [..., 16, 16, 2, 3]: [right, down] x [exists, muscle, drag]
+
+
+# ----------------------------------------------------------------------------------------- genomes
+
+
+def start_genome(key) -> Genome:
+    """A 5x5 block at rows and columns [5, 10) with every inner bond present, muscle and drag bits p = 0.5."""
+    nodes = jnp.zeros((G, G), bool).at[5:10, 5:10].set(True)
+    exists = jnp.zeros((G, G, 2), bool).at[5:10, 5:9, 0].set(True).at[5:9, 5:10, 1].set(True)
+    bits = jax.random.bernoulli(key, 0.5, (G, G, 2, 2)) & exists[..., None]
+    return Genome(nodes, jnp.concatenate([exists[..., None], bits], -1))
+
+
+def random_genome(key, p_node: float = 0.5, p_bond: float = 0.5) -> Genome:
+    """Every bit independent: node bits Bernoulli(p_node), bond-exists bits Bernoulli(p_bond), muscle and drag
+    bits Bernoulli(0.5); the defaults are a fair coin for every bit. Measured over 4000 genomes (valid share;
+    nodes p10 / median / p90; bond ratio median): p = 0.5: 0.51; 1 / 3 / 9; -0.33. p = 0.6: 0.60; 1 / 6 / 26;
+    -0.14. p = 0.7: 0.70; 2 / 42 / 104; 0.08. p = 0.8: 0.80; 124 / 185 / 204; 0.26 (percolation sets in
+    between 0.6 and 0.7)."""
+    kn, kb, kt = jax.random.split(key, 3)
+    nodes = jax.random.bernoulli(kn, p_node, (G, G))
+    exists = jax.random.bernoulli(kb, p_bond, (G, G, 2, 1))
+    bits = jax.random.bernoulli(kt, 0.5, (G, G, 2, 2))
+    return Genome(nodes, jnp.concatenate([exists, bits], -1))
+
+
+def mutate(key, genome: Genome, p: float = 0.05) -> Genome:
+    """Each node and bond bit is resampled (a fair coin) with probability p, so it flips with probability p / 2."""
+    k1, k2, k3, k4 = jax.random.split(key, 4)
+    nodes = jnp.asarray(genome.nodes, bool)
+    bonds = jnp.asarray(genome.bonds, bool)
+    nodes = jnp.where(jax.random.bernoulli(k1, p, nodes.shape), jax.random.bernoulli(k2, 0.5, nodes.shape), nodes)
+    bonds = jnp.where(jax.random.bernoulli(k3, p, bonds.shape), jax.random.bernoulli(k4, 0.5, bonds.shape), bonds)
+    return Genome(nodes, bonds)
+
+
+def phenotype(genome: Genome):
+    """-> (alive bool [16, 16], bond_on bool [16, 16, 2], valid bool).
+
+    The creature is the connected component of node (6, 6) in the graph of existing nodes joined by existing
+    bonds; a bond counts only if both its end nodes exist (a right bond in the last column or a down bond in
+    the last row has no second node). Flood fill: one ring of neighbours per while-loop iteration until no
+    node is added (at most the longest path in the grid, ~128 rings for a serpentine).
+    """
+    nodes = jnp.asarray(genome.nodes, bool)
+    bonds = jnp.asarray(genome.bonds, bool)
+    right = bonds[:, :, 0, 0] & nodes & jnp.pad(nodes[:, 1:], ((0, 0), (0, 1)))
+    down = bonds[:, :, 1, 0] & nodes & jnp.pad(nodes[1:, :], ((0, 1), (0, 0)))
+    seed = jnp.zeros((G, G), bool).at[CENTRE].set(True) & nodes
+    r, d = right[:, :-1], down[:-1, :]
+
+    def grow(c):
+        a, _ = c
+        g = a | jnp.pad(a[:, 1:] & r, ((0, 0), (0, 1))) | jnp.pad(a[:, :-1] & r, ((0, 0), (1, 0)))
+        g = g | jnp.pad(a[1:, :] & d, ((0, 1), (0, 0))) | jnp.pad(a[:-1, :] & d, ((1, 0), (0, 0)))
+        return g, jnp.any(g != a)
+
+    alive, _ = jax.lax.while_loop(lambda c: c[1], grow, (seed, jnp.array(True)))
+    return alive, jnp.stack([right & alive, down & alive], -1), nodes[CENTRE]
+
+
+def descriptors(genome: Genome) -> jnp.ndarray:
+    """[min(nodes / 100, 1), bonds / nodes - 1] of the phenotype ([0, -1] for an invalid genome)."""
+    return _prepare(genome).desc
+
+
+# ---------------------------------------------------------------- physics: stencils on halo-padded grids
+
+H = 2  # halo width: every neighbour a node reads (bonds, skips, diagonals) is at most 2 cells away
+
+
+def _halo(a, ax=0):
+    pads = [(0, 0)] * a.ndim
+    pads[ax] = pads[ax + 1] = (H, H)
+    return jnp.pad(a, pads)
+
+
+def _set_interior(a, x):
+    """Write x into the interior of the halo-padded state a [2, N+2H, N+2H, *b] (in place under jit)."""
+    return jax.lax.dynamic_update_slice(a, x.astype(a.dtype), (0, H, H) + (0,) * (a.ndim - 3))
+
+
+def _view(a, off, ax=0):
+    """Interior of a halo-padded array shifted by off: out[r, c] = a[r + dr, c + dc]."""
+    n = a.shape[ax] - 2 * H
+    idx = [slice(None)] * a.ndim
+    idx[ax] = slice(H + off[0], H + off[0] + n)
+    idx[ax + 1] = slice(H + off[1], H + off[1] + n)
+    return a[tuple(idx)]
+
+
+# Pair constraints, each described from the pair's first node: (offset to the second node, kind, bonds), a bond
+# being (direction, offset of its first node) with direction "r" (to the right) or "d" (down).
+#   bond:  the pair is the bond itself; its length is the bond's rest length (1 + s gain) L.
+#   skip:  the two collinear bonds of a straight joint; angle >= 180 - beta  <=>  d^2 >= a^2 + b^2 + 2ab cos(beta).
+#   diag:  a cell diagonal; it measures the angle of the two corners it spans, each (bond, bond):
+#          |angle - 90| <= beta  <=>  a^2 + b^2 - 2ab sin(beta) <= d^2 <= a^2 + b^2 + 2ab sin(beta).
+_PAIRS = (
+    ((0, 2), "skip", (("r", (0, 0)), ("r", (0, 1)))),
+    ((2, 0), "skip", (("d", (0, 0)), ("d", (1, 0)))),
+    ((1, 1), "diag", ((("r", (0, 0)), ("d", (0, 1))), (("d", (0, 0)), ("r", (1, 0))))),
+    ((1, -1), "diag", ((("r", (0, -1)), ("d", (0, -1))), (("r", (1, -1)), ("d", (0, 0))))),
+    ((0, 1), "bond", (("r", (0, 0)),)),
+    ((1, 0), "bond", (("d", (0, 0)),)),
+)  # solved in this order, bonds last so that they are the best satisfied after a sweep
+
+
+class _Body(NamedTuple):
+    gr: jnp.ndarray  # f32 [N+2H, N+2H, *b]: muscle gain of the bond to the right of each node (0: plain)
+    gd: jnp.ndarray  # f32: same for the bond below
+    er: jnp.ndarray  # bool: the bond to the right exists in the phenotype
+    ed: jnp.ndarray  # bool: the bond below exists
+    fr: jnp.ndarray  # f32: the bond to the right is a drag bond (0/1)
+    fd: jnp.ndarray  # f32: the bond below is a drag bond
+    passes: tuple  # per _PAIRS entry: (first, member, params), each stacked over the 2 colours [2, N, N, *b]
+    x0: jnp.ndarray  # f32 [2, N+2H, N+2H, *b]: rest positions, centre node at the origin
+
+
+def _make_body(bond_on, bits, origin, cfg):
+    """bond_on [N, N, 2, *b]; bits [N, N, 2, 3, *b]; origin [2, *b] int (grid index of local (0, 0)).
+
+    Every pair constraint is coloured by the parity of its first node's row or column (in whole-genome
+    coordinates, so a cropped creature is solved in the same order), such that within one colour no node
+    belongs to two pairs; node-layout copies of each pair's parameters are stored at both of its ends.
+    """
+    n = bond_on.shape[0]
+    er, ed = bond_on[:, :, 0], bond_on[:, :, 1]
+    extra = er.ndim - 2
+    rows = jnp.arange(n).reshape((n, 1) + (1,) * extra) + origin[0]
+    cols = jnp.arange(n).reshape((1, n) + (1,) * extra) + origin[1]
+    gr = _halo(jnp.where(er & bits[:, :, 0, 1], cfg.muscle_gain, 0.0).astype(jnp.float32))
+    gd = _halo(jnp.where(ed & bits[:, :, 1, 1], cfg.muscle_gain, 0.0).astype(jnp.float32))
+    er_h, ed_h = _halo(er), _halo(ed)
+
+    def bond(b, shift):
+        kind, off = b
+        off = (off[0] + shift[0], off[1] + shift[1])
+        return (_view(gr, off), _view(er_h, off)) if kind == "r" else (_view(gd, off), _view(ed_h, off))
+
+    def pair_params(off, kind, bonds, shift):
+        """(active, params) of the pair whose first node is this node shifted by `shift`."""
+        if kind == "diag":
+            params, act = [], False
+            for b1, b2 in bonds:
+                (g1, e1), (g2, e2) = bond(b1, shift), bond(b2, shift)
+                params += [g1, g2, (e1 & e2).astype(jnp.float32)]
+                act = act | (e1 & e2)
+            return act, params
+        gs, es = zip(*(bond(b, shift) for b in bonds), strict=True)
+        return functools.reduce(jnp.logical_and, es), list(gs)
+
+    passes = []
+    for off, kind, bonds in _PAIRS:
+        back = (-off[0], -off[1])
+        idx, period = (cols, abs(off[1])) if off[0] == 0 else (rows, abs(off[0]))
+        act_i, par_i = pair_params(off, kind, bonds, (0, 0))  # this node is the pair's first end
+        act_j, par_j = pair_params(off, kind, bonds, back)  # this node is the pair's second end
+        firsts, members, params = [], [], []
+        for colour in (0, 1):
+            ci = ((idx // period) % 2) == colour
+            cj = (((idx - off[0] if off[0] else idx - off[1]) // period) % 2) == colour
+            fi, fj = act_i & ci, act_j & cj
+            firsts.append(fi)
+            members.append(fi | fj)
+            params.append(jnp.stack([jnp.where(fi, a, b) for a, b in zip(par_i, par_j, strict=True)]))
+        passes.append((jnp.stack(firsts), jnp.stack(members), jnp.stack(params)))
+    fr = (er & bits[:, :, 0, 2]).astype(jnp.float32)
+    fd = (ed & bits[:, :, 1, 2]).astype(jnp.float32)
+    shape = (n, n) + er.shape[2:]
+    x0 = jnp.stack([jnp.broadcast_to((cols - CENTRE[1]) * cfg.spacing, shape),
+                    jnp.broadcast_to((rows - CENTRE[0]) * cfg.spacing, shape)]).astype(jnp.float32)
+    return _Body(gr, gd, er_h, ed_h, _halo(fr), _halo(fd), tuple(passes), _halo(x0, 1))
+
+
+def _solve(P, body, s, cfg):
+    """One Gauss-Seidel sweep: for each pair type in _PAIRS and each of its two colours, project every pair
+    of that colour exactly (equal masses: each end moves half-way, k = 0.5 (1 - t / |d|), t = |d| clipped
+    into the pair's bounds), so both ends move equal and opposite and momentum is conserved.
+
+    Each type's colours run as a length-2 scan: that materialises positions between passes, which stops the
+    compiler from re-deriving them inside every consumer (unrolled passes measured several times slower).
+    """
+    L = cfg.spacing
+    beta = math.radians(cfg.bend_limit_deg)
+    sin_b = math.sin(min(beta, math.pi / 2))
+    cos_b = math.cos(min(beta, math.pi))
+
+    for (off, kind, _), data in zip(_PAIRS, body.passes, strict=True):
+        back = (-off[0], -off[1])
+
+        def one(P, xs, off=off, back=back, kind=kind):
+            first, member, par = xs
+            X = _view(P, (0, 0), 1)
+            d = jnp.where(first, _view(P, off, 1), _view(P, back, 1)) - X
+            d2 = d[0] * d[0] + d[1] * d[1] + 1e-12
+            ln = L * (1.0 + s * par)  # rest lengths of the bonds involved
+            if kind == "bond":
+                t = ln[0]
+            elif kind == "skip":
+                a, b = ln[0], ln[1]
+                t = jnp.sqrt(jnp.maximum(d2, a * a + b * b + 2 * cos_b * a * b))
+            else:
+                lo, hi = 0.0, jnp.inf
+                for a, b, on in ((ln[0], ln[1], par[2]), (ln[3], ln[4], par[5])):
+                    q, m = a * a + b * b, 2 * sin_b * a * b
+                    lo = jnp.maximum(lo, jnp.where(on > 0, q - m, 0.0))
+                    hi = jnp.minimum(hi, jnp.where(on > 0, q + m, jnp.inf))
+                t = jnp.sqrt(jnp.clip(d2, lo, hi))
+            dist = jnp.sqrt(d2)
+            k = jnp.where(member, 0.5 * (dist - t) / dist, 0.0)  # exactly 0 for a satisfied pair
+            return _set_interior(P, X + k * d), None
+
+        P, _ = jax.lax.scan(one, P, data)
+    return P
+
+
+def _drag(X, V, body, h, cfg):
+    """Per node, for each drag bond at it: dv = -f (v . n) n, f = 0.5 kappa / (1 + kappa), kappa = c |b| h.
+
+    f is the implicit-Euler velocity reduction of the end node's share of the bond's drag, halved so that
+    the summed reduction of up to four bonds at one node stays a contraction (no energy injection). With the
+    unnormalised normal m = (-t_y, t_x) of the bond vector t, (v . n) n = (v . m) m / |t|^2.
+    """
+    Xc, Vc = _view(X, (0, 0), 1), _view(V, (0, 0), 1)
+    ch = cfg.drag * h
+    dvx = dvy = 0.0
+    for off, flag, foff in (((0, 1), body.fr, (0, 0)), ((0, -1), body.fr, (0, -1)),
+                            ((1, 0), body.fd, (0, 0)), ((-1, 0), body.fd, (-1, 0))):
+        tx, ty = _view(X, off, 1)[0] - Xc[0], _view(X, off, 1)[1] - Xc[1]
+        ln = jnp.sqrt(tx * tx + ty * ty + 1e-12)
+        w = _view(flag, foff) * (0.5 * ch) / ((1.0 + ch * ln) * ln) * (ty * Vc[0] - tx * Vc[1])
+        dvx, dvy = dvx - w * ty, dvy + w * tx
+    return _set_interior(V, Vc + jnp.stack([dvx, dvy]))
+
+
+def _activation(t, cfg):
+    """Heartbeat muscle activation at (fractional) step t: 0 at rest, 1 fully open; period 2 x beat_period."""
+    return 0.5 * (1.0 - jnp.cos(jnp.pi * t / cfg.beat_period))
+
+
+def _step(carry, k, body, cfg):
+    """Advance one step (k = step index): per sub-step drag, predict, constraint sweep(s), velocity update."""
+    X, V = carry
+    S = cfg.substeps
+    h = cfg.dt / S
+    opening = ((k // cfg.beat_period) % 2 == 0).astype(jnp.float32)
+    for j in range(S):
+        s = _activation(k.astype(jnp.float32) + (j + 1.0) / S, cfg)
+        if cfg.asymmetric_drag:  # skip the drag kernel entirely while the heart closes
+            V = jax.lax.cond(opening > 0, lambda V, X=X, h=h: _drag(X, V, body, h, cfg), lambda V: V, V)
+        else:
+            V = _drag(X, V, body, h, cfg)
+        P = X + h * V
+        for _ in range(cfg.iterations):
+            P = _solve(P, body, s, cfg)
+        V = (P - X) / h
+        X = P
+    return X, V
+
+
+def _stats(X, V, body, k, cfg):
+    """At the end of step k: kinetic energy 0.5 sum |v|^2, and the largest relative length error |d| / l - 1
+    of plain bonds (rigid rods) and of muscle bonds (against their current target length)."""
+    Xc, Vc = _view(X, (0, 0), 1), _view(V, (0, 0), 1)
+    ke = 0.5 * jnp.sum(Vc * Vc, axis=(0, 1, 2))
+    s = _activation(k.astype(jnp.float32) + 1.0, cfg)
+    plain = muscle = jnp.zeros(ke.shape)
+    for off, g, e in (((0, 1), body.gr, body.er), ((1, 0), body.gd, body.ed)):
+        d = _view(X, off, 1) - Xc
+        ln = jnp.sqrt(d[0] * d[0] + d[1] * d[1])
+        gain = _view(g, (0, 0))
+        rel = jnp.abs(ln / (cfg.spacing * (1.0 + s * gain)) - 1.0)
+        on = _view(e, (0, 0))
+        plain = jnp.maximum(plain, jnp.max(jnp.where(on & (gain == 0), rel, 0.0), axis=(0, 1)))
+        muscle = jnp.maximum(muscle, jnp.max(jnp.where(on & (gain > 0), rel, 0.0), axis=(0, 1)))
+    return ke, plain, muscle
+
+
+def _rollout(body, cfg, record_every=0, stats=False):
+    """Simulate cfg.steps steps from rest. Returns final positions [2, N, N, *b] and, if asked, frames every
+    `record_every` steps ([T, 2, N, N, *b], T = steps // record_every + 1, the first at rest), or with `stats`
+    the kinetic energy after every step [*b, steps] and the max bond and muscle length errors."""
+    X0 = body.x0
+    batch = X0.shape[3:]
+    zero = jnp.zeros(batch, jnp.float32)
+    carry = (X0, jnp.zeros_like(X0), zero, zero)
+
+    def f(c, k):
+        X, V, plain_max, muscle_max = c
+        X, V = _step((X, V), k, body, cfg)
+        if not stats:
+            return (X, V, plain_max, muscle_max), None
+        ke, plain, muscle = _stats(X, V, body, k, cfg)
+        return (X, V, jnp.maximum(plain_max, plain), jnp.maximum(muscle_max, muscle)), ke
+
+    def run(c, ks):
+        return jax.lax.scan(f, c, ks)
+
+    frames = None
+    if record_every:
+        n_frames = cfg.steps // record_every
+
+        def chunk(c, i):
+            c, _ = run(c, i * record_every + jnp.arange(record_every))
+            return c, _view(c[0], (0, 0), 1)
+
+        carry, frames = jax.lax.scan(chunk, carry, jnp.arange(n_frames))
+        frames = jnp.concatenate([_view(X0, (0, 0), 1)[None], frames])
+        rest = cfg.steps - n_frames * record_every
+        if rest:
+            carry, _ = run(carry, n_frames * record_every + jnp.arange(rest))
+        ke = None
+    else:
+        carry, ke = run(carry, jnp.arange(cfg.steps))
+    X, _, plain_max, muscle_max = carry
+    out = {"X": _view(X, (0, 0), 1), "frames": frames}
+    if stats:
+        out.update(kinetic_energy=jnp.moveaxis(ke, 0, -1), max_bond_error=plain_max, max_muscle_error=muscle_max)
+    return out
+
+
+# ------------------------------------------------------------------------------------ evaluation
+
+
+def _bbox(alive):
+    """Side of the smallest square holding the creature's bounding box, and that box's top-left node."""
+    rows, cols = jnp.any(alive, 1), jnp.any(alive, 0)
+    idx = jnp.arange(G)
+    r0, r1 = jnp.min(jnp.where(rows, idx, G)), jnp.max(jnp.where(rows, idx, -1))
+    c0, c1 = jnp.min(jnp.where(cols, idx, G)), jnp.max(jnp.where(cols, idx, -1))
+    size = jnp.maximum(jnp.maximum(r1 - r0, c1 - c0) + 1, 0)
+    return size, jnp.where(size > 0, jnp.stack([r0, c0]), 0)
+
+
+def _crop(a, origin, k):
+    """a[origin : origin + k] on the two leading (spatial) axes, zeros beyond the genome grid."""
+    pad = [(0, k)] * 2 + [(0, 0)] * (a.ndim - 2)
+    return jax.lax.dynamic_slice(jnp.pad(a, pad), (origin[0], origin[1]) + (0,) * (a.ndim - 2), (k, k) + a.shape[2:])
+
+
+class _Prepared(NamedTuple):
+    bond_on: jnp.ndarray  # bool [16, 16, 2]
+    bits: jnp.ndarray  # bool [16, 16, 2, 3]
+    origin: jnp.ndarray  # int [2]
+    size: jnp.ndarray  # int: bounding-box side
+    valid: jnp.ndarray
+    desc: jnp.ndarray  # f32 [2]
+
+
+def _prepare(genome: Genome) -> _Prepared:
+    alive, bond_on, valid = phenotype(genome)
+    size, origin = _bbox(alive)
+    n = jnp.sum(alive).astype(jnp.float32)
+    b = jnp.sum(bond_on).astype(jnp.float32)
+    desc = jnp.stack([jnp.minimum(n / 100.0, 1.0), b / jnp.maximum(n, 1.0) - 1.0])
+    return _Prepared(bond_on, jnp.asarray(genome.bonds, bool), origin, size, valid, desc)
+
+
+def _centre_final(prep: _Prepared, cfg: WorldConfig, k: int, stats: bool = False):
+    """Batch-leading prepared creatures -> final (x, y) of node (6, 6) [B, 2], simulated on a k x k crop.
+
+    The physics runs with the batch on the trailing axis so that every stencil is a contiguous vector
+    operation over creatures (batch-leading layouts measured ~5x slower on CPU).
+    """
+    crop = jax.vmap(lambda a, o: _crop(a, o, k))
+    to_last = lambda a: jnp.moveaxis(a, 0, -1)  # noqa: E731
+    body = _make_body(to_last(crop(prep.bond_on, prep.origin)), to_last(crop(prep.bits, prep.origin)),
+                      to_last(prep.origin), cfg)
+    out = _rollout(body, cfg, stats=stats)
+    X = out["X"]  # [2, k, k, B]
+    local = jnp.asarray(CENTRE) - prep.origin  # [B, 2]
+    onehot = (jnp.arange(k)[:, None, None] == local[:, 0]) & (jnp.arange(k)[None, :, None] == local[:, 1])
+    centre = jnp.sum(jnp.where(onehot, X, 0.0), axis=(1, 2)).T
+    return centre, {key: v for key, v in out.items() if key not in ("X", "frames")}
+
+
+def _result(prep: _Prepared, centre):
+    fitness = centre[..., 0] - jnp.abs(centre[..., 1])
+    return {"fitness": jnp.where(prep.valid, fitness, INVALID_FITNESS).astype(jnp.float32),
+            "descriptors": prep.desc, "valid": prep.valid}
+
+
+def evaluate(genome: Genome, cfg: WorldConfig) -> dict:
+    """One genome -> {fitness f32, descriptors f32[2], valid bool}; simulated on the full 16 x 16 grid.
+
+    Fitness = x displacement minus |y displacement| of node (6, 6) after cfg.steps steps; an invalid genome
+    (no node (6, 6)) gets INVALID_FITNESS. vmap-able; `evaluate_batch` is the fast path for populations.
+    """
+    prep = _prepare(genome)
+    body = _make_body(prep.bond_on, prep.bits, jnp.zeros(2, jnp.int32), cfg)
+    X = _rollout(body, cfg)["X"]
+    return _result(prep, X[:, CENTRE[0], CENTRE[1]])
+
+
+@functools.partial(jax.jit, static_argnames=("cfg", "tiers", "chunk"))
+def evaluate_batch(genomes: Genome, cfg: WorldConfig, tiers: tuple[int, ...] = TIERS, chunk: int = CHUNK) -> dict:
+    """A batch of genomes (leading axis) -> evaluate's dict with a leading batch axis. THE hot path.
+
+    Creatures are sorted by bounding-box side and cut into chunks of `chunk`; each chunk is simulated on the
+    smallest grid in `tiers` that holds its largest creature (a `lax.switch` inside `lax.map`, so only that
+    grid runs). Cropping is exact: the physics is translation invariant and a creature never reads a node
+    outside its bounding box, so every tier returns the same fitness as the full grid (tested bit-for-bit).
+    Under an outer `vmap` the switch becomes a select and every tier runs: vmap `evaluate` instead, or call
+    this once per population.
+    """
+    tiers = tuple(sorted(set(tiers) | {G}))
+    if any(t < 1 or t > G for t in tiers):
+        raise ConfigError(f"evaluate_batch tiers must lie in [1, {G}], got {tiers}")
+    prep = jax.vmap(_prepare)(genomes)
+    B = prep.size.shape[0]
+    C = max(1, min(chunk, B))
+    n_chunks = -(-B // C)
+    order = jnp.argsort(prep.size, stable=True)
+    order = jnp.concatenate([order, jnp.full((n_chunks * C - B,), order[-1])])
+    sorted_prep = jax.tree.map(lambda a: a[order].reshape((n_chunks, C) + a.shape[1:]), prep)
+    need = jnp.max(sorted_prep.size, axis=1)
+    # branch 0: nothing alive in the chunk (all invalid), nothing to simulate; branch i: grid tiers[i - 1]
+    tier_idx = jnp.where(need > 0, 1 + jnp.sum(need[:, None] > jnp.asarray(tiers[:-1]), axis=1), 0)
+    branches = [lambda p: jnp.zeros((C, 2), jnp.float32)]
+    branches += [functools.partial(lambda p, k: _centre_final(p, cfg, k)[0], k=k) for k in tiers]
+    centre = jax.lax.map(lambda a: jax.lax.switch(a[1], branches, a[0]), (sorted_prep, tier_idx))
+    centre = jnp.zeros((B, 2), jnp.float32).at[order[:B]].set(centre.reshape(n_chunks * C, 2)[:B])
+    return _result(prep, centre)
+
+
+@functools.partial(jax.jit, static_argnames=("cfg", "record_every"))
+def simulate(genome: Genome, cfg: WorldConfig, record_every: int = 0):
+    """One genome on the full grid -> (final positions f32 [16, 16, 2], trajectory [T, 16, 16, 2] or None).
+
+    Positions are (x, y) in world units with node (6, 6) starting at the origin and node (r, c) at
+    ((c - 6) * spacing, (r - 6) * spacing); nodes outside the creature stay at rest. The trajectory holds the
+    rest state and then every `record_every`-th step (T = steps // record_every + 1).
+    """
+    prep = _prepare(genome)
+    body = _make_body(prep.bond_on, prep.bits, jnp.zeros(2, jnp.int32), cfg)
+    out = _rollout(body, cfg, record_every=record_every)
+    final = jnp.moveaxis(out["X"], 0, -1)
+    return final, (None if out["frames"] is None else jnp.moveaxis(out["frames"], 1, -1))
+
+
+@functools.partial(jax.jit, static_argnames=("cfg", "crop"))
+def diagnostics(genomes: Genome, cfg: WorldConfig, crop: int = G) -> dict:
+    """Stability statistics of a batch (leading axis), simulated on a `crop` grid (creatures must fit it,
+    see `fits`): evaluate's dict plus the final position of node (6, 6) `centre` [B, 2], the kinetic energy
+    0.5 sum |v|^2 after every step `kinetic_energy` [B, steps], and the max relative length error of plain bonds
+    (`max_bond_error`) and of muscle bonds against their current target (`max_muscle_error`) over the run."""
+    prep = jax.vmap(_prepare)(genomes)
+    centre, stats = _centre_final(prep, cfg, crop, stats=True)
+    return {**_result(prep, centre), **stats, "centre": centre, "fits": prep.size <= crop}
+
+
+# --------------------------------------------------------------------------------------- rendering
+
+BOND_COLOURS = {  # (muscle, drag) -> RGB
+    (False, False): (120, 120, 120),  # plain: grey
+    (True, False): (40, 90, 225),  # muscle: blue
+    (False, True): (30, 155, 60),  # drag: green
+    (True, True): (225, 130, 20),  # muscle + drag: orange
+}
+_WATER = np.array([228, 240, 250], np.uint8)
+_GRID = np.array([200, 218, 235], np.uint8)
+_NODE = np.array([215, 40, 40], np.uint8)
+_CENTRE_NODE = np.array([120, 0, 0], np.uint8)
+
+
+def _disk(radius: float) -> np.ndarray:
+    r = int(math.ceil(radius))
+    yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
+    keep = yy * yy + xx * xx <= radius * radius + 1e-9
+    return np.stack([yy[keep], xx[keep]], -1)
+
+
+def _stamp(img: np.ndarray, pts: np.ndarray, brush: np.ndarray, colours: np.ndarray) -> None:
+    """Paint brush offsets around integer points pts [M, 2] (row, col) with per-point colours [M, 3]."""
+    size = img.shape[0]
+    p = pts[:, None, :] + brush[None, :, :]
+    c = np.broadcast_to(colours[:, None, :], p.shape[:2] + (3,))
+    ok = (p[..., 0] >= 0) & (p[..., 0] < size) & (p[..., 1] >= 0) & (p[..., 1] < size)
+    img[p[..., 0][ok], p[..., 1][ok]] = c[ok]
+
+
+def render(genome: Genome, trajectory, cfg: WorldConfig, size: int = 192, view: float | None = None) -> np.ndarray:
+    """Frames of a rollout -> uint8 [T, size, size, 3] (NumPy rasteriser).
+
+    Nodes are red disks (node (6, 6) dark red), bonds lines coloured by type (BOND_COLOURS: plain grey, muscle
+    blue, drag green, muscle + drag orange). The camera follows node (6, 6); faint world-fixed grid lines every
+    two node spacings show the swimming. `view` is the world width of a frame (default: fit the creature's
+    largest excursion from node (6, 6) over the rollout, at least 8 spacings) so a grid of videos can share one
+    scale. `trajectory` is simulate(..., record_every=k)[1].
+    """
+    traj = np.asarray(trajectory, np.float32)  # [T, 16, 16, 2]
+    alive, bond_on, _ = (np.asarray(a) for a in phenotype(genome))
+    bits = np.asarray(genome.bonds, bool)
+    T = traj.shape[0]
+    centre = traj[:, CENTRE[0], CENTRE[1]]  # [T, 2]
+    if view is None:
+        if alive.any():
+            rel = traj[:, alive] - centre[:, None]
+            reach = float(np.abs(rel).max()) if rel.size else 0.0
+        else:
+            reach = 0.0
+        view = max(2.3 * reach + 2.0 * cfg.spacing, 8.0 * cfg.spacing)
+    scale = size / view
+    rr, cc = np.nonzero(alive)
+    ends = []
+    for d, (dr, dc) in enumerate(((0, 1), (1, 0))):
+        br, bc = np.nonzero(bond_on[..., d])
+        ends.append((br, bc, br + dr, bc + dc, bits[br, bc, d, 1], bits[br, bc, d, 2]))
+    r0, c0, r1, c1, mus, drg = (np.concatenate(x) for x in zip(*ends, strict=True))
+    colours = np.array([BOND_COLOURS[(bool(m), bool(f))] for m, f in zip(mus, drg, strict=True)], np.uint8)
+    colours = colours.reshape(-1, 3)
+    line = _disk(max(0.8, 0.07 * cfg.spacing * scale))
+    dot = _disk(max(1.5, 0.16 * cfg.spacing * scale))
+    is_centre = (rr == CENTRE[0]) & (cc == CENTRE[1])
+    node_colours = np.where(is_centre[:, None], _CENTRE_NODE, _NODE).astype(np.uint8)
+    step = 2.0 * cfg.spacing
+    frames = np.empty((T, size, size, 3), np.uint8)
+    for t in range(T):
+        img = frames[t]
+        img[:] = _WATER
+        lo = centre[t] - view / 2  # world coordinates of the frame's top-left corner
+        for axis in (0, 1):  # world-fixed grid lines; axis 0 = x (columns), 1 = y (rows)
+            first = math.ceil(lo[axis] / step) * step
+            for w in np.arange(first, lo[axis] + view, step):
+                pix = int(round((w - lo[axis]) * scale))
+                if 0 <= pix < size:
+                    if axis == 0:
+                        img[:, pix] = _GRID
+                    else:
+                        img[pix, :] = _GRID
+        pix = (traj[t] - lo) * scale  # [16, 16, 2] as (x, y) pixels
+        if r0.size:
+            a, b = pix[r0, c0], pix[r1, c1]
+            n = int(np.ceil(np.abs(b - a).max())) + 2
+            u = np.linspace(0.0, 1.0, n)[None, :, None]
+            pts = a[:, None] + (b - a)[:, None] * u  # [M, n, 2]
+            pts = np.round(pts[..., ::-1]).astype(np.int64).reshape(-1, 2)
+            _stamp(img, pts, line, np.repeat(colours, n, axis=0))
+        if rr.size:  # node (6, 6) last, so it stays visible where nodes overlap
+            order = np.argsort(is_centre, kind="stable")
+            pts = np.round(pix[rr[order], cc[order]][:, ::-1]).astype(np.int64)
+            _stamp(img, pts, dot, node_colours[order])
+    return frames

@@ -1,0 +1,379 @@
+"""Oceanworld world: genome operators, phenotype flood fill, descriptors, physics invariants, batching, rendering."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from athanor.core.errors import ConfigError
+from athanor.systems.oceanworld import world as W
+
+G = W.G
+
+
+def genome(nodes, bonds=()):
+    """nodes: iterable of (r, c); bonds: iterable of (r, c, direction 0=right 1=down, muscle, drag)."""
+    n = np.zeros((G, G), bool)
+    b = np.zeros((G, G, 2, 3), bool)
+    for r, c in nodes:
+        n[r, c] = True
+    for r, c, d, m, f in bonds:
+        b[r, c, d] = (True, m, f)
+    return W.Genome(jnp.asarray(n), jnp.asarray(b))
+
+
+def block(r0, c0, h, w, muscle=lambda r, c, d: False, drag=lambda r, c, d: False):
+    nodes = [(r, c) for r in range(r0, r0 + h) for c in range(c0, c0 + w)]
+    bonds = [(r, c, d, muscle(r, c, d), drag(r, c, d)) for r, c in nodes for d in (0, 1)
+             if (d == 0 and c + 1 < c0 + w) or (d == 1 and r + 1 < r0 + h)]
+    return genome(nodes, bonds)
+
+
+def stack(genomes):
+    return jax.tree.map(lambda *a: jnp.stack(a), *genomes)
+
+
+def take(genomes, i):
+    return jax.tree.map(lambda a: a[i], genomes)
+
+
+def starts(n, seed=0):
+    return jax.vmap(W.start_genome)(jax.random.split(jax.random.PRNGKey(seed), n))
+
+
+SHORT = W.WorldConfig(steps=60)
+
+
+# ------------------------------------------------------------------------------------- genomes
+
+
+def test_start_genome_is_the_full_5x5_block_with_random_bits():
+    g = starts(64)
+    nodes, bonds = np.asarray(g.nodes), np.asarray(g.bonds)
+    expect = np.zeros((G, G), bool)
+    expect[5:10, 5:10] = True
+    assert (nodes == expect).all()
+    exists = bonds[..., 0]
+    assert exists[:, 5:10, 5:9, 0].all() and exists[:, 5:9, 5:10, 1].all()
+    assert exists.sum(axis=(1, 2, 3)).tolist() == [40] * 64  # 5 rows x 4 + 5 columns x 4, nothing leaves the block
+    bits = bonds[..., 1:][exists]  # muscle and drag bits of existing bonds
+    assert abs(bits.mean() - 0.5) < 0.03
+    assert not bonds[..., 1:][~exists].any()
+    np.testing.assert_array_equal(np.asarray(W.start_genome(jax.random.PRNGKey(3)).bonds),
+                                  np.asarray(W.start_genome(jax.random.PRNGKey(3)).bonds))
+
+
+def test_random_genome_densities():
+    g = jax.vmap(lambda k: W.random_genome(k, 0.3, 0.7))(jax.random.split(jax.random.PRNGKey(1), 200))
+    assert abs(float(np.mean(g.nodes)) - 0.3) < 0.01
+    assert abs(float(np.mean(g.bonds[..., 0])) - 0.7) < 0.01
+    assert abs(float(np.mean(g.bonds[..., 1:])) - 0.5) < 0.01
+
+
+@pytest.mark.parametrize("p", [0.0, 0.05, 0.3])
+def test_mutate_resamples_each_bit_with_probability_p(p):
+    """A resampled bit is a fair coin, so it changes with probability p / 2; p = 0 changes nothing."""
+    g = starts(200)
+    m = jax.vmap(lambda k, x: W.mutate(k, x, p))(jax.random.split(jax.random.PRNGKey(2), 200), g)
+    changed = np.concatenate([(np.asarray(m.nodes) != np.asarray(g.nodes)).ravel(),
+                              (np.asarray(m.bonds) != np.asarray(g.bonds)).ravel()])
+    assert abs(changed.mean() - p / 2) < 0.002 + 0.02 * p
+    m2 = jax.vmap(lambda k, x: W.mutate(k, x, p))(jax.random.split(jax.random.PRNGKey(2), 200), g)
+    np.testing.assert_array_equal(np.asarray(m.bonds), np.asarray(m2.bonds))
+
+
+# ------------------------------------------------------------------------- phenotype, descriptors
+
+
+def test_flood_fill_keeps_the_component_of_the_centre_only():
+    body = [(r, c) for r in range(5, 8) for c in range(5, 8)]
+    bonds = [(r, c, 0, False, False) for r, c in body if (r, c + 1) in body]
+    bonds += [(r, c, 1, False, False) for r, c in body if (r + 1, c) in body]
+    island = [(0, 0), (0, 1)]
+    bonds += [(0, 0, 0, False, False),  # the island's own bond
+              (7, 7, 0, True, False),  # (7, 7) -> (7, 8): no such node, ignored
+              (9, 10, 1, False, False)]  # (9, 10) -> (10, 10): (9, 10) does not exist
+    alive, bond_on, valid = (np.asarray(a) for a in W.phenotype(genome(body + island + [(10, 10)], bonds)))
+    expect = np.zeros((G, G), bool)
+    for r, c in body:
+        expect[r, c] = True
+    assert bool(valid)
+    np.testing.assert_array_equal(alive, expect)
+    assert bond_on.sum() == 12  # the 3x3 block's 6 right + 6 down bonds
+    assert not bond_on[7, 7, 0] and not bond_on[9, 10, 1] and not bond_on[0, 0, 0]
+
+
+def test_edge_bonds_have_no_second_node():
+    g = genome([(6, c) for c in range(6, G)] + [(r, 15) for r in range(7, G)],
+               [(6, c, 0, False, False) for c in range(6, G)] + [(r, 15, 1, False, False) for r in range(6, G)])
+    alive, bond_on, _ = (np.asarray(a) for a in W.phenotype(g))
+    assert alive.sum() == 10 + 9 and bond_on.sum() == 9 + 9  # the bonds off column 15 and row 15 do not count
+
+
+def test_flood_fill_follows_a_long_serpentine():
+    """A snake through every other row (135 nodes, ~130 rings from the centre at its far end) is found whole;
+    cutting one bond detaches the part beyond it."""
+    nodes = [(r, c) for r in range(0, G, 2) for c in range(G)]
+    bonds = [(r, c, 0, False, False) for r in range(0, G, 2) for c in range(G - 1)]
+    for i in range(7):  # link rows 2i and 2i + 2 at alternating ends
+        end = G - 1 if i % 2 == 0 else 0
+        nodes.append((2 * i + 1, end))
+        bonds += [(2 * i, end, 1, False, False), (2 * i + 1, end, 1, False, False)]
+    alive = np.asarray(W.phenotype(genome(nodes, bonds))[0])
+    assert alive.sum() == len(nodes) == 135
+    cut = [b for b in bonds if b[:3] != (0, 3, 0)]
+    alive_cut = np.asarray(W.phenotype(genome(nodes, cut))[0])
+    assert not alive_cut[0, :4].any() and alive_cut[0, 4:].all() and alive_cut.sum() == 131
+
+
+def test_missing_centre_is_invalid():
+    g = block(0, 0, G, G)
+    g = W.Genome(g.nodes.at[W.CENTRE].set(False), g.bonds)
+    alive, bond_on, valid = W.phenotype(g)
+    assert not bool(valid) and not np.asarray(alive).any() and not np.asarray(bond_on).any()
+    r = W.evaluate(g, SHORT)
+    assert not bool(r["valid"]) and float(r["fitness"]) == W.INVALID_FITNESS
+    np.testing.assert_allclose(np.asarray(r["descriptors"]), [0.0, -1.0])
+
+
+@pytest.mark.parametrize("g, expect", [
+    (block(5, 5, 5, 5), [0.25, 40 / 25 - 1]),  # 25 nodes, 40 bonds
+    (genome([(6, 6)]), [0.01, -1.0]),  # a lone node
+    (block(6, 3, 1, 10), [0.10, 9 / 10 - 1]),  # a chain: a tree has bonds = nodes - 1
+    (block(0, 0, G, G), [1.0, 2 * 16 * 15 / 256 - 1]),  # 256 nodes: the node fraction saturates at 100
+])
+def test_descriptors_closed_form(g, expect):
+    np.testing.assert_allclose(np.asarray(W.descriptors(g)), expect, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(W.evaluate(g, W.WorldConfig(steps=2))["descriptors"]), expect, rtol=1e-6)
+
+
+# ------------------------------------------------------------------------------------ physics
+
+
+def test_no_muscles_no_motion():
+    """Without muscles every constraint is satisfied at rest and nothing ever moves: fitness exactly 0."""
+    g = take(starts(1, seed=4), 0)
+    still = W.Genome(g.nodes, g.bonds.at[..., 1].set(False))
+    final, traj = W.simulate(still, SHORT, record_every=15)
+    np.testing.assert_array_equal(np.asarray(final), np.asarray(traj[0]))
+    assert float(W.evaluate(still, SHORT)["fitness"]) == 0.0
+
+
+def test_without_drag_the_centre_of_mass_stays_put():
+    """Constraint projections move both ends equal and opposite, so momentum is conserved: with no drag bond
+    the centre of mass never moves, however much the muscles deform the creature."""
+    g = take(starts(1, seed=5), 0)
+    nodrag = W.Genome(g.nodes, g.bonds.at[..., 2].set(False))
+    final, traj = W.simulate(nodrag, W.WorldConfig(), record_every=100)
+    alive = np.asarray(W.phenotype(nodrag)[0])
+    com = np.asarray(traj)[:, alive].mean(axis=1)
+    shape_change = np.abs(np.asarray(traj)[:, alive] - np.asarray(traj)[:1, alive]).max()
+    assert shape_change > 2.0
+    np.testing.assert_allclose(com, np.broadcast_to(com[0], com.shape), atol=5e-3)
+
+
+def test_translation_invariance():
+    """Shifting the whole start configuration in the world shifts the end state by the same vector."""
+    g = take(starts(2, seed=6), 1)
+    prep = W._prepare(g)
+    body = W._make_body(prep.bond_on, prep.bits, jnp.zeros(2, jnp.int32), SHORT)
+    shift = jnp.asarray([37.0, -21.0]).reshape(2, 1, 1)
+    moved = body._replace(x0=body.x0 + shift)
+    a = np.asarray(W._rollout(body, SHORT)["X"])
+    b = np.asarray(W._rollout(moved, SHORT)["X"])
+    np.testing.assert_allclose(b - np.asarray(shift), a, atol=2e-3)
+
+
+def mixed(seed):
+    """Four 5x5 start creatures and four random ones (sizes up to the whole grid, some invalid)."""
+    keys = jax.random.split(jax.random.PRNGKey(seed), 4)
+    return stack([take(starts(4, seed=seed), i) for i in range(4)] + [W.random_genome(k, 0.8, 0.8) for k in keys])
+
+
+FULL = (W.G,)  # a single tier: the whole grid (the tests that are not about tiers compile one branch)
+
+
+def test_grid_translation_invariance_of_the_crop():
+    """Simulating a creature on a small grid at another grid position gives the same fitness as the full
+    grid, bit for bit, for every tier."""
+    gs = mixed(6)  # sorted into chunks of 2: two invalid, 5x5 pairs (tier 8), and two 16-wide creatures
+    full = W.evaluate_batch(gs, SHORT, tiers=FULL)
+    tiered = W.evaluate_batch(gs, SHORT, tiers=(8,), chunk=2)
+    np.testing.assert_array_equal(np.asarray(full["fitness"]), np.asarray(tiered["fitness"]))
+    np.testing.assert_array_equal(np.asarray(full["valid"]), np.asarray(tiered["valid"]))
+    sizes = np.asarray(jax.vmap(W._prepare)(gs).size)
+    assert sorted(sizes.tolist()) == [0, 0, 5, 5, 5, 5, 16, 16]  # every branch runs
+
+
+def mirror_columns(g):
+    """Reflect the genome about column 6 (c -> 12 - c): a right bond (c, c + 1) becomes (11 - c, 12 - c)."""
+    n, b = np.asarray(g.nodes), np.asarray(g.bonds)
+    n2, b2 = np.zeros_like(n), np.zeros_like(b)
+    n2[:, 0:13] = n[:, 12::-1]
+    b2[:, 0:13, 1] = b[:, 12::-1, 1]
+    b2[:, 0:12, 0] = b[:, 11::-1, 0]
+    return W.Genome(jnp.asarray(n2), jnp.asarray(b2))
+
+
+def transpose(g):
+    n, b = np.asarray(g.nodes), np.asarray(g.bonds)
+    return W.Genome(jnp.asarray(n.T), jnp.asarray(np.transpose(b, (1, 0, 2, 3))[:, :, ::-1]))
+
+
+def test_mirror_and_transpose_symmetry():
+    """Reflecting the creature left-right negates the x displacement; transposing it swaps x and y. Exact
+    only for a converged solver (the Gauss-Seidel order is not mirror-symmetric and the dynamics is chaotic),
+    so this runs many sub-steps over a short horizon."""
+    cfg = W.WorldConfig(steps=5, substeps=8)
+    for i in range(3):
+        g = take(starts(3, seed=8), i)
+        a = np.asarray(W.simulate(g, cfg)[0][6, 6])
+        m = np.asarray(W.simulate(mirror_columns(g), cfg)[0][6, 6])
+        t = np.asarray(W.simulate(transpose(g), cfg)[0][6, 6])
+        assert np.abs(a).max() > 0.05
+        np.testing.assert_allclose(m, a * [-1.0, 1.0], atol=2e-3)
+        np.testing.assert_allclose(t, a[::-1], atol=2e-3)
+
+
+def long_rollout_check(gs, steps, crop=W.G):
+    """Everything finite after `steps` steps, and the largest kinetic energy of the last 1000 steps within a
+    small factor of the first 500 steps' (no growth); returns that ratio."""
+    out = jax.tree.map(np.asarray, W.diagnostics(gs, W.WorldConfig(steps=steps), crop=crop))
+    for key in ("fitness", "kinetic_energy", "max_bond_error", "centre"):
+        assert np.isfinite(out[key]).all(), key
+    valid = out["valid"]
+    ke = out["kinetic_energy"][valid]
+    nodes = np.asarray(jax.vmap(lambda g: W.phenotype(g)[0].sum())(gs))[valid]
+    assert (ke.max(axis=1) / nodes).max() < 2e4  # mean node speed stays below 200 units/s
+    return ke[:, -1000:].max(axis=1) / np.maximum(ke[:, :500].max(axis=1), 1e-3)
+
+
+def test_energy_stays_bounded_over_long_rollouts():
+    """5000 steps (10 fitness horizons) of 5x5 start, medium and dense random creatures (measured ratios
+    <= ~2)."""
+    keys = jax.random.split(jax.random.PRNGKey(9), 2)
+    gs = stack([take(starts(2, seed=9), i) for i in range(2)]
+               + [W.random_genome(k, 0.7, 0.7) for k in jax.random.split(keys[0], 3)]
+               + [W.random_genome(k, 0.95, 0.95) for k in jax.random.split(keys[1], 2)])
+    assert long_rollout_check(gs, 5000).max() < 5.0
+
+
+@pytest.mark.slow
+def test_energy_stays_bounded_for_thousands_of_genomes():
+    """2048 random genomes over every density, 5000 steps each (about 10 minutes on 2 cores)."""
+    keys = jax.random.split(jax.random.PRNGKey(17), 2048)
+    dens = jnp.linspace(0.3, 1.0, 2048)
+    gs = jax.vmap(lambda k, p: W.random_genome(k, p, p))(keys, dens)
+    assert long_rollout_check(gs, 5000).max() < 5.0
+
+
+def test_start_creatures_swim_and_need_the_drag_asymmetry():
+    """Some 5x5 start creatures swim more than their own width; with drag in both halves of the beat (the
+    reciprocal stroke) they travel several times less."""
+    gs = starts(32, seed=10)
+    out = {flag: W.diagnostics(gs, W.WorldConfig(asymmetric_drag=flag), crop=5) for flag in (True, False)}
+    assert float(np.max(out[True]["fitness"])) > 15.0  # the body is 20 units wide
+    disp = {flag: float(np.median(np.linalg.norm(np.asarray(o["centre"]), axis=-1))) for flag, o in out.items()}
+    assert disp[True] > 2.0 * disp[False]
+
+
+def beyond_limits(g, traj, limit=60.0):
+    """Per recorded step and pair of bonds meeting at a node: degrees beyond the +-limit band around the rest
+    angle (90 for perpendicular bonds, 180 for collinear ones), measured from positions alone."""
+    bond_on = np.asarray(W.phenotype(g)[1])
+    out = np.zeros((G, G, 4), bool)  # bond leaving each node towards +x, +y, -x, -y
+    out[:, :, 0], out[:, :, 1] = bond_on[:, :, 0], bond_on[:, :, 1]
+    out[:, 1:, 2], out[1:, :, 3] = bond_on[:, :-1, 0], bond_on[:-1, :, 1]
+    step = [(0, 1), (1, 0), (0, -1), (-1, 0)]
+    over = []
+    for a in range(4):
+        for b in range(a + 1, 4):
+            r, c = np.nonzero(out[:, :, a] & out[:, :, b])
+            va = traj[:, r + step[a][0], c + step[a][1]] - traj[:, r, c]
+            vb = traj[:, r + step[b][0], c + step[b][1]] - traj[:, r, c]
+            cos = (va * vb).sum(-1) / np.linalg.norm(va, axis=-1) / np.linalg.norm(vb, axis=-1)
+            angle = np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+            rest = 180.0 if b - a == 2 else 90.0
+            over.append(np.maximum(np.abs(angle - rest) - limit, 0.0).ravel())
+    return np.concatenate(over)
+
+
+def test_bending_limits_restrain_the_joints():
+    """With the +-60 degree limits the joints of swimming 5x5 creatures rarely leave the band (the limits are
+    distance bounds solved in one sweep per sub-step, so they can be overshot briefly: measured 2-3% of
+    joint-steps beyond 10 degrees); without limits (180 degrees) over a third of them do."""
+    frac = {}
+    for limit in (60.0, 180.0):
+        cfg = W.WorldConfig(steps=300, bend_limit_deg=limit)
+        over = np.concatenate([beyond_limits(g, np.asarray(W.simulate(g, cfg, record_every=1)[1]))
+                               for g in (take(starts(3, seed=16), i) for i in range(3))])
+        frac[limit] = float(np.mean(over > 10.0))
+    assert frac[60.0] < 0.06
+    assert frac[180.0] > 0.25
+
+
+# ------------------------------------------------------------------------------- evaluation API
+
+
+def test_evaluate_batch_matches_a_loop_and_is_deterministic():
+    gs = mixed(11)
+    batch = W.evaluate_batch(gs, SHORT, tiers=FULL)
+    again = W.evaluate_batch(gs, SHORT, tiers=FULL)
+    for key in ("fitness", "descriptors", "valid"):
+        np.testing.assert_array_equal(np.asarray(batch[key]), np.asarray(again[key]))
+    single = jax.jit(lambda g: W.evaluate(g, SHORT))
+    for i in range(8):
+        one = single(take(gs, i))
+        np.testing.assert_allclose(float(one["fitness"]), float(batch["fitness"][i]), atol=1e-4)
+        np.testing.assert_array_equal(np.asarray(one["descriptors"]), np.asarray(batch["descriptors"][i]))
+        assert bool(one["valid"]) == bool(batch["valid"][i])
+
+
+def test_fitness_is_x_minus_abs_y_of_the_centre_node():
+    gs = mixed(13)
+    out = W.evaluate_batch(gs, SHORT, tiers=FULL)
+    for i in range(8):
+        final, _ = W.simulate(take(gs, i), SHORT)
+        x, y = np.asarray(final[W.CENTRE])
+        expect = x - abs(y) if bool(out["valid"][i]) else W.INVALID_FITNESS
+        assert float(out["fitness"][i]) == pytest.approx(expect, abs=1e-4)
+
+
+def test_simulate_trajectory_frames():
+    g = take(starts(1, seed=14), 0)
+    cfg = SHORT
+    final, traj = W.simulate(g, cfg, record_every=15)
+    assert traj.shape == (5, G, G, 2)
+    rest = (np.stack(np.meshgrid(np.arange(G), np.arange(G), indexing="xy"), -1) - 6) * cfg.spacing
+    np.testing.assert_allclose(np.asarray(traj[0]), rest)
+    np.testing.assert_array_equal(np.asarray(traj[-1]), np.asarray(final))
+    final_uneven, uneven = W.simulate(g, cfg, record_every=25)
+    assert uneven.shape == (3, G, G, 2)  # frames at steps 0, 25, 50; the final state is step 60
+    np.testing.assert_array_equal(np.asarray(final_uneven), np.asarray(final))
+    assert W.simulate(g, cfg)[1] is None
+
+
+def test_world_config_validation():
+    with pytest.raises(ConfigError, match="substeps"):
+        W.WorldConfig(substeps=0)
+    with pytest.raises(ConfigError, match="bend_limit_deg"):
+        W.WorldConfig(bend_limit_deg=0.0)
+    assert hash(W.WorldConfig()) == hash(dataclasses.replace(W.WorldConfig()))
+
+
+def test_render_draws_the_creature_centred():
+    g = take(starts(1, seed=15), 0)
+    cfg = SHORT
+    _, traj = W.simulate(g, cfg, record_every=15)
+    frames = W.render(g, traj, cfg, size=96)
+    assert frames.shape == (5, 96, 96, 3) and frames.dtype == np.uint8
+    centre_colour = np.array([120, 0, 0])
+    for f in frames:  # the camera follows node (6, 6): its dark-red disk covers the middle pixel
+        np.testing.assert_array_equal(f[48, 48], centre_colour)
+    bits = np.asarray(g.bonds)
+    colours = {tuple(c) for c in frames[0].reshape(-1, 3).tolist()}
+    for (m, f), rgb in W.BOND_COLOURS.items():
+        present = (bits[..., 0] & (bits[..., 1] == m) & (bits[..., 2] == f)).any()
+        assert (tuple(rgb) in colours) == bool(present)
