@@ -26,6 +26,28 @@ def test_tiny_experiment(name, n_runs, tmp_path):
     assert exp_dir.name in (tmp_path / "index.html").read_text()
 
 
+def test_reanalyse_rejudges_from_stored_runs(tmp_path):
+    from athanor.core.experiment import reanalyse
+
+    exp_dir = run_experiment("vae-kl", scale="tiny", seeds=1, out=tmp_path, progress=False)
+    before = json.loads((exp_dir / "claims.json").read_text())
+    (exp_dir / "claims.json").unlink()
+    meta_before = json.loads((exp_dir / "experiment.json").read_text())
+    reanalyse(exp_dir)
+    assert json.loads((exp_dir / "claims.json").read_text()) == before
+    meta = json.loads((exp_dir / "experiment.json").read_text())
+    assert meta["wall_s"] == meta_before["wall_s"] and "reanalysed" in meta
+    assert meta["notes"] == meta_before["notes"]  # analysis notes replaced by the same ones, not appended
+
+
+def test_reanalyse_rejects_a_non_experiment(tmp_path):
+    from athanor.core.errors import ConfigError
+    from athanor.core.experiment import reanalyse
+
+    with pytest.raises(ConfigError, match="not a readable experiment"):
+        reanalyse(tmp_path)
+
+
 def test_bad_scale_and_seeds():
     from athanor.core.errors import ConfigError
 

@@ -52,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("claims", help="show an experiment's claims")
     s.add_argument("dir", metavar="RUN_OR_EXPERIMENT_DIR")
     s.add_argument("--json", action="store_true")
+    s.add_argument("--reanalyse", action="store_true",
+                   help="judge the claims again from the stored runs (after the analysis code changed)")
 
     s = sub.add_parser("tour", help="every experiment at one scale, one gallery")
     s.add_argument("--scale", default="quick", choices=["tiny", "quick", "full"])
@@ -183,7 +185,10 @@ def _relocate(report: Path, out: Path) -> Path:
 
 def _claims(args) -> int:
     from athanor.core.claims import format_table, load
+    from athanor.core.experiment import reanalyse
 
+    if args.reanalyse:
+        reanalyse(Path(args.dir))
     items = load(Path(args.dir))
     print(json.dumps(items, indent=2) if args.json else format_table(items))
     return 0

@@ -55,6 +55,7 @@ def test_claim_verdicts():
     assert judge("a", "s", "m", 1, 0.5, False, "quick").verdict == "not_reproduced"
     assert judge("a", "s", "m", 1, 0.5, True, "tiny").verdict == "inconclusive"
     assert judge("a", "s", "m", 1, {"x": math.nan}, True, "full").verdict == "inconclusive"
+    assert judge("a", "s", "m", 1, 0.5, None, "full").verdict == "inconclusive"  # the measurement cannot decide
     c = judge("a", "s", "m", 1, 0.123456789, True, "full")
     assert c.measured == 0.123457 and set(c.to_json()) == {"id", "statement", "metric", "threshold",
                                                             "measured", "verdict"}

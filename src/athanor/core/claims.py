@@ -41,10 +41,14 @@ def _has_nan(x: Any) -> bool:
     return x is None
 
 
-def judge(id: str, statement: str, metric: str, threshold: Any, measured: Any, holds: bool,
+def judge(id: str, statement: str, metric: str, threshold: Any, measured: Any, holds: bool | None,
           scale: str) -> Claim:
-    """Verdict from ``holds`` (computed by the caller from ``measured`` and ``threshold``)."""
-    if scale == "tiny" or _has_nan(measured):
+    """Verdict from ``holds`` (computed by the caller from ``measured`` and ``threshold``).
+
+    ``holds=None`` says the measurement cannot decide the claim (e.g. every compared success rate sits at 0, a
+    floor where "equal" and "better" mean nothing); the verdict is then inconclusive, as at ``tiny`` scale.
+    """
+    if scale == "tiny" or holds is None or _has_nan(measured):
         verdict = "inconclusive"
     else:
         verdict = "reproduced" if holds else "not_reproduced"

@@ -64,10 +64,9 @@ def mean(records: Sequence[RunRecord], label: str, key: str) -> float:
 
 def run_experiment(name: str, *, scale: str = "quick", seeds: int = 1, out: Path | str = "runs",
                    progress: bool = True) -> Path:
-    from athanor.core.artifact_io import write_artifacts
     from athanor.core.runloop import start_run
     from athanor.experiments import get_experiment
-    from athanor.report.html import experiment_report, gallery
+    from athanor.report.html import gallery
 
     if scale not in SCALES:
         raise ConfigError(f"unknown scale '{scale}'; choose one of {', '.join(SCALES)}")
@@ -99,14 +98,56 @@ def run_experiment(name: str, *, scale: str = "quick", seeds: int = 1, out: Path
             records.append(RunRecord(spec, seed, run_dir, final))
             listing.append({"system": spec.system, "label": spec.label, "seed": seed,
                             "dir": run_dir.name})
-    analysis = module.analyse(records, scale)
-    notes.extend(analysis.notes)
+    meta = {"experiment": name, "scale": scale, "seeds": seeds, "summary": module.SUMMARY, "created": now_iso(),
+            "runs": listing, "status": "completed", "wall_s": round(time.perf_counter() - t0, 2), "notes": notes}
+    _analyse_and_write(module, exp_dir, records, meta)
+    gallery(out)
+    return exp_dir
+
+
+def _analyse_and_write(module: Any, exp_dir: Path, records: list[RunRecord], meta: dict) -> None:
+    from athanor.core.artifact_io import write_artifacts
+    from athanor.report.html import experiment_report
+
+    analysis = module.analyse(records, meta["scale"])
+    meta["notes"] = list(meta["notes"]) + list(analysis.notes)
     write_artifacts(exp_dir, analysis.artifacts)
     write_json(exp_dir / "claims.json", [c.to_json() for c in analysis.claims])
-    write_json(exp_dir / "experiment.json", {
-        "experiment": name, "scale": scale, "seeds": seeds, "summary": module.SUMMARY, "created": now_iso(),
-        "runs": listing, "status": "completed", "wall_s": round(time.perf_counter() - t0, 2), "notes": notes,
-    })
+    write_json(exp_dir / "experiment.json", meta)
     experiment_report(exp_dir)
-    gallery(out)
+
+
+def reanalyse(exp_dir: Path | str) -> Path:
+    """Judge an existing experiment's claims again from its stored run summaries, without training.
+
+    For when the analysis code changed after the runs finished. Run results are read from each run's
+    ``summary.json``; failed runs stay failed. The wall time and run notes of the original are kept; the
+    analysis notes are replaced.
+    """
+    import json
+
+    from athanor.experiments import get_experiment
+
+    exp_dir = Path(exp_dir)
+    try:
+        meta = json.loads((exp_dir / "experiment.json").read_text())
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{exp_dir} is not a readable experiment directory ({e})") from None
+    module = get_experiment(meta["experiment"])
+    specs = {s.label: s for s in module.runs(meta["scale"])}
+    records = []
+    for run in meta["runs"]:
+        if run["label"] not in specs:
+            raise ConfigError(f"run '{run['label']}' of {exp_dir} is not in the experiment's current run list; "
+                              f"it was made by another version: rerun the experiment")
+        run_dir = exp_dir / run["dir"]
+        try:
+            summary = json.loads((run_dir / "summary.json").read_text())
+        except (OSError, ValueError):
+            summary = {}
+        final = (summary.get("final") or {}) if summary.get("status") == "completed" else {}
+        records.append(RunRecord(specs[run["label"]], run["seed"], run_dir, final))
+    meta["notes"] = [n for n in meta.get("notes", []) if n.startswith("run ")]
+    meta["reanalysed"] = now_iso()
+    _analyse_and_write(module, exp_dir, records, meta)
     return exp_dir
