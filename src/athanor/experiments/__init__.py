@@ -10,6 +10,8 @@ from athanor.core.errors import ConfigError
 EXPERIMENTS: dict[str, str] = {
     "generative": "athanor.experiments.generative",
     "vae-kl": "athanor.experiments.vae_kl",
+    "offline-rl": "athanor.experiments.offline_rl",
+    "oceanworld": "athanor.experiments.oceanworld",
 }
 
 

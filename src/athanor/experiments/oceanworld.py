@@ -1,0 +1,287 @@
+"""`oceanworld`: greedy search, novelty search and MAP-Elites over soft swimming creatures.
+
+Source: sources/13 (Quality Diversity: Evolving Ocean Creatures). Six runs of ``athanor.systems.oceanworld.qd``
+with one preset per scale, so every run spends the same number of creature evaluations (``init_batch`` at
+start, ``batch`` per generation, ``steps`` generations): random sampling, greedy hill climbing from two start
+genomes (``start_seed`` 0 and 1: 5x5 blocks with different muscle/drag bits), novelty search (passive 32x32
+archive), MAP-Elites seeded with random genomes, and MAP-Elites seeded by ``ns_generations`` of novelty search.
+
+Claims (thresholds fixed here, before any run; with several seeds each one must hold on every seed for 1 and 4,
+on the mean over seeds for 2 and 3):
+- greedy_local_optima: the two greedy runs end at different local optima. Measured per run: the final parent's
+  grid cell and fitness, and ``stalled_fraction`` = generations since the parent last improved / generations.
+  Holds if the parents lie in different cells of the 32x32 descriptor grid or their fitness differs by at least
+  10% of the larger |fitness|, AND both runs made no improvement over at least their last 20% of generations
+  (a run still climbing has not reached an optimum yet).
+- novelty_spreads: novelty search's passive-archive coverage is at least 2x random sampling's coverage at equal
+  evaluations.
+- seeded_mapelites_better: MAP-Elites seeded by novelty search ends with strictly higher coverage AND strictly
+  higher QD-score than MAP-Elites seeded randomly, at equal evaluations.
+- small_are_fastest: in the ns-mapelites archive, at least 60% of the 10 fittest elites have node fraction < 0.5
+  (under 50 nodes), AND that share exceeds the share of all filled cells with node fraction < 0.5 (so it is not
+  merely where the archive happens to be full).
+A claim whose runs differ in evaluations is inconclusive (its measured values are missing).
+
+Figures: archive heatmaps over time (the runs' stored snapshots), QD-score / coverage / max-fitness curves
+against evaluations, the 3x3 grid of elite videos from the ns-mapelites archive (small / medium / large x
+low / mid / high bond ratio, the cells nearest the post's targets), and the greedy runs' parent fitness curves
+with videos of each start genome, its parent half-way and at the end.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from athanor.core.artifacts import Heatmap
+from athanor.core.claims import judge
+from athanor.core.experiment import Analysis, RunSpec, mean, metric
+
+SUMMARY = "greedy search, novelty search and MAP-Elites (random vs novelty-seeded) on soft swimming creatures"
+
+RUNS = (
+    ("ocean-random", "random", {}),
+    ("ocean-greedy", "greedy-a", {"start_seed": 0}),
+    ("ocean-greedy", "greedy-b", {"start_seed": 1}),
+    ("ocean-novelty", "novelty", {}),
+    ("ocean-mapelites", "mapelites", {}),
+    ("ocean-ns-mapelites", "ns-mapelites", {}),
+)
+ARCHIVE_RUNS = ("random", "novelty", "mapelites", "ns-mapelites")
+FITNESS_GAP = 0.10  # greedy: relative fitness difference that counts as a different optimum
+STALL_MIN = 0.20  # greedy: share of the last generations without improvement that counts as stuck
+SPREAD_RATIO = 2.0  # novelty coverage / random coverage
+TOP_SMALL_MIN = 0.60  # share of the 10 fittest elites with node fraction < 0.5
+
+
+def runs(scale: str) -> list[RunSpec]:
+    return [RunSpec(system, label, overrides) for system, label, overrides in RUNS]
+
+
+def _seeds(records, label):
+    return sorted({r.seed for r in records if r.spec.label == label})
+
+
+def _final(records, label, seed):
+    for r in records:
+        if r.spec.label == label and r.seed == seed:
+            return r.final
+    return {}
+
+
+def _per_seed(values: list[float]) -> float | list[float]:
+    return values if len(values) > 1 else (values[0] if values else math.nan)
+
+
+def _equal_evaluations(records, labels) -> bool:
+    evals = [v for label in labels for v in metric(records, label, "evaluations")]
+    return bool(evals) and all(math.isfinite(v) for v in evals) and len(set(evals)) == 1
+
+
+def _greedy_claim(records, scale):
+    per_seed, holds = [], True
+    seeds = sorted(set(_seeds(records, "greedy-a")) & set(_seeds(records, "greedy-b")))
+    for seed in seeds:
+        a, b = _final(records, "greedy-a", seed), _final(records, "greedy-b", seed)
+        keys = ("parent_cell", "parent_fitness", "stalled_fraction")
+        if not all(isinstance(x.get(k), float) for x in (a, b) for k in keys):
+            per_seed.append({"seed": seed, "gap": math.nan})
+            continue
+        fa, fb = a["parent_fitness"], b["parent_fitness"]
+        gap = abs(fa - fb) / max(abs(fa), abs(fb), 1e-12)
+        other_cell = a["parent_cell"] != b["parent_cell"]
+        stalled = min(a["stalled_fraction"], b["stalled_fraction"])
+        holds &= (other_cell or gap >= FITNESS_GAP) and stalled >= STALL_MIN
+        per_seed.append({"seed": seed, "cell_a": a["parent_cell"], "cell_b": b["parent_cell"],
+                         "fitness_a": fa, "fitness_b": fb, "gap": gap,
+                         "stalled_a": a["stalled_fraction"], "stalled_b": b["stalled_fraction"]})
+    measured = per_seed if per_seed else math.nan
+    return judge("greedy_local_optima",
+                 "Greedy search from different start genomes ends at different local optima.",
+                 "parent_cell, parent_fitness, stalled_fraction",
+                 f"different cell or fitness gap >= {FITNESS_GAP:.0%}; both stalled >= {STALL_MIN:.0%} of generations",
+                 measured, bool(per_seed) and holds, scale)
+
+
+def _claims(records, scale):
+    out = [_greedy_claim(records, scale)]
+    fair = _equal_evaluations(records, ("random", "novelty"))
+    nov, rnd = mean(records, "novelty", "passive_coverage"), mean(records, "random", "coverage")
+    ratio = nov / rnd if rnd > 0 else math.nan
+    out.append(judge("novelty_spreads",
+                     "Novelty search spreads over descriptor space: its coverage is well above random sampling's "
+                     "for equal evaluations.", "passive_coverage / coverage",
+                     f"novelty >= {SPREAD_RATIO:g} x random",
+                     {"novelty": nov if fair else math.nan, "random": rnd if fair else math.nan, "ratio": ratio},
+                     ratio >= SPREAD_RATIO, scale))
+    fair = _equal_evaluations(records, ("mapelites", "ns-mapelites"))
+    m = {label: {k: mean(records, label, k) if fair else math.nan for k in ("coverage", "qd_score")}
+         for label in ("mapelites", "ns-mapelites")}
+    ns, me = m["ns-mapelites"], m["mapelites"]
+    out.append(judge("seeded_mapelites_better",
+                     "MAP-Elites seeded from novelty search reaches higher coverage and QD-score than MAP-Elites "
+                     "seeded randomly, for the same number of evaluations.", "coverage, qd_score",
+                     "ns-mapelites > mapelites on both",
+                     {"ns_coverage": ns["coverage"], "me_coverage": me["coverage"], "ns_qd_score": ns["qd_score"],
+                      "me_qd_score": me["qd_score"]},
+                     ns["coverage"] > me["coverage"] and ns["qd_score"] > me["qd_score"], scale))
+    top = metric(records, "ns-mapelites", "top_small_fraction")
+    base = metric(records, "ns-mapelites", "filled_small_fraction")
+    out.append(judge("small_are_fastest", "The fastest elites are among the small creatures.",
+                     "top_small_fraction (10 fittest cells), filled_small_fraction",
+                     f">= {TOP_SMALL_MIN:.0%} of the top 10 have node fraction < 0.5, and more than the filled "
+                     "cells' share", {"top_small_fraction": _per_seed(top), "filled_small_fraction": _per_seed(base)},
+                     bool(top) and all(t >= TOP_SMALL_MIN and t > b for t, b in zip(top, base, strict=True)), scale))
+    return out
+
+
+# -------------------------------------------------------------------------------------------------- figures
+
+
+def load_state(run_dir: Path) -> tuple[Any, Any] | None:
+    """(cfg, state) from a run's newest valid checkpoint, or None if the run left none."""
+    import jax
+
+    from athanor.core import checkpoint
+    from athanor.core import config as C
+    from athanor.core.rundir import read_json
+    from athanor.systems import get_system
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").is_file():
+        return None
+    meta = read_json(run_dir / "config.json")
+    module = get_system(meta["system"]).load()
+    cfg = C.from_dict(module.Config, meta["config"])
+    path, _ = checkpoint.latest_valid(run_dir / "checkpoints")
+    if path is None:
+        return None
+    # the state's shapes without running init's evaluations
+    template = jax.eval_shape(lambda: module.init(cfg, jax.random.PRNGKey(0), None))
+    state, _ = checkpoint.restore(path, template)
+    return cfg, state
+
+
+def _line_figure(series: dict[str, dict[str, tuple[list[float], list[float]]]], xlabel: str) -> np.ndarray:
+    """One panel per metric, one line per run label -> uint8 (H, W, 3)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4.3 * len(series), 3.2), dpi=100, layout="constrained")
+    axes = fig.subplots(1, len(series), squeeze=False)[0]
+    for ax, (name, lines) in zip(axes, series.items(), strict=True):
+        for label, (xs, ys) in lines.items():
+            ax.plot(xs, ys, label=label, linewidth=1.4, marker="o" if len(xs) <= 25 else None, markersize=3)
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel(xlabel, fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.grid(True, alpha=0.3)
+        if lines:
+            ax.legend(fontsize=7)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return np.ascontiguousarray(np.asarray(canvas.buffer_rgba())[..., :3]).copy()
+
+
+def _train_series(record, x_key: str, y_key: str) -> tuple[list[float], list[float]]:
+    from athanor.core.artifact_io import read_metrics
+
+    rows = [r for r in read_metrics(record.run_dir) if r.get("kind") == "train" and y_key in r and x_key in r]
+    return [float(r[x_key]) for r in rows], [float(r[y_key]) for r in rows]
+
+
+def _first_seed(records, label):
+    found = [r for r in records if r.spec.label == label and r.final]
+    return min(found, key=lambda r: r.seed) if found else None
+
+
+def _artifacts(records) -> tuple[dict[str, Any], list[str]]:
+    from athanor.systems.oceanworld import qd
+
+    arts: dict[str, Any] = {}
+    notes: list[str] = []
+    curves = {name: {} for name in ("qd_score", "coverage", "max_fitness")}
+    for _, label, _ in RUNS:
+        rec = _first_seed(records, label)
+        if rec is not None:
+            for name in curves:
+                curves[name][label] = _train_series(rec, "evaluations", name)
+    arts["qd_curves"] = _line_figure(curves, "evaluations")
+    greedy = {"parent_fitness": {}}
+    for label in ("greedy-a", "greedy-b"):
+        rec = _first_seed(records, label)
+        if rec is not None:
+            greedy["parent_fitness"][label] = _train_series(rec, "step", "parent_fitness")
+    arts["greedy_fitness"] = _line_figure(greedy, "generation")
+
+    states = {}
+    for _, label, _ in RUNS:
+        rec = _first_seed(records, label)
+        loaded = load_state(rec.run_dir) if rec is not None else None
+        if loaded is not None:
+            states[label] = loaded
+    grids, titles, times = [], [], None
+    for label in ARCHIVE_RUNS:
+        if label in states:
+            cfg, state = states[label]
+            times = qd._snapshot_times(cfg)
+            for t, h in zip(times, np.asarray(state.history), strict=True):
+                grids.append(qd.grid_of(h))
+                titles.append(f"{label}, gen {int(t)}")
+    if grids:
+        arts["archives_over_time"] = qd.archive_figure(grids, titles, ncols=len(times))
+    if "ns-mapelites" in states:
+        cfg, state = states["ns-mapelites"]
+        arts.update(_elite_grid(cfg, state, notes))
+    rows = []
+    for label in ("greedy-a", "greedy-b"):
+        if label in states:
+            rows.append(_greedy_row(*states[label]))
+    if rows:
+        arts["greedy_runs"] = qd.tile_videos([v for row in rows for v in row], ncols=3)
+        notes.append("greedy_runs video: one row per start genome (greedy-a, greedy-b): the start genome, the "
+                     "parent half-way through the run, and the final parent")
+    return arts, notes
+
+
+def _elite_grid(cfg, state, notes) -> dict[str, Any]:
+    from athanor.systems.oceanworld import qd
+
+    fitness = np.asarray(state.archive.fitness)
+    picks = qd.pick_elites(fitness)
+    if any(i is None for _, i in picks):
+        return {}
+    values = np.array([fitness[i] for _, i in picks]).reshape(3, 3)
+    desc = np.asarray(state.archive.descriptors)
+    for name, i in picks:
+        notes.append(f"elite {name}: node fraction {desc[i, 0]:.2f}, bond ratio {desc[i, 1]:.2f}, "
+                     f"fitness {fitness[i]:.2f}")
+    videos = [qd.render_creature(qd.genome_at(state.archive.genomes, i), cfg) for _, i in picks]
+    table = Heatmap(values, rows=[f"{n} ({v:.0%} nodes)" for n, v in qd.ELITE_NODES],
+                    cols=[f"{n} ({v:.0%} bonds)" for n, v in qd.ELITE_BONDS],
+                    title="ns-mapelites elites nearest each target: fitness", fmt=".1f")
+    return {"elite_grid": qd.tile_videos(videos, ncols=3), "elite_grid_fitness": table}
+
+
+def _greedy_row(cfg, state) -> list[np.ndarray]:
+    import jax
+
+    from athanor.systems.oceanworld import qd, world
+
+    start = world.start_genome(jax.random.PRNGKey(cfg.start_seed))
+    half = cfg.snapshots // 2
+    genomes = [start, qd.genome_at(state.parent_history, half), state.parent]
+    return [qd.render_creature(g, cfg) for g in genomes]
+
+
+def analyse(records, scale: str) -> Analysis:
+    notes = []
+    if scale == "tiny":
+        notes.append("tiny scale: every verdict is inconclusive by construction")
+    elif scale == "quick":
+        notes.append("quick scale spends far fewer evaluations than full; verdicts count only at 'full'")
+    arts, more = _artifacts(records)
+    return Analysis(claims=_claims(records, scale), artifacts=arts, notes=notes + more)
