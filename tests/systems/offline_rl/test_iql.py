@@ -1,0 +1,336 @@
+"""IQL maths against closed forms: expectile loss, Polyak averaging, the loss wiring, each head on a two-action
+bandit, DDPG+BC's scale invariance, the action tokeniser, the `modes` statistic, and the maze image mapping."""
+
+import dataclasses
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from athanor.core.errors import ConfigError
+from athanor.systems.offline_rl import iql
+
+A_HI, A_LO = np.array([0.5, 0.5], np.float32), np.array([-0.5, -0.5], np.float32)
+
+
+def cfg_for(head, **kw):
+    return iql.Config(head=head, hidden=16, **kw)
+
+
+# ------------------------------------------------------------------------------------------ expectile loss
+
+
+def test_expectile_at_half_is_half_the_squared_error():
+    diff = jnp.array([-3.0, -0.5, 0.0, 0.25, 2.0])
+    np.testing.assert_allclose(iql.expectile_loss(diff, 0.5), 0.5 * diff**2, rtol=1e-6)
+
+
+def test_expectile_is_asymmetric_by_hand():
+    # |tau - 1(d < 0)| d^2: tau = 0.9 weighs a positive residual 0.9 and a negative one 0.1
+    np.testing.assert_allclose(iql.expectile_loss(jnp.array([2.0, -2.0]), 0.9), [3.6, 0.4], rtol=1e-6)
+    np.testing.assert_allclose(iql.expectile_loss(jnp.array([2.0, -2.0]), 0.2), [0.8, 3.2], rtol=1e-6)
+
+
+def test_expectile_minimiser_is_the_tau_expectile():
+    # samples {0, 1}: 0.9 (1 - m) = 0.1 m  =>  m = 0.9 (the mean would be 0.5)
+    x = jnp.array([0.0, 1.0])
+    grid = jnp.linspace(0.0, 1.0, 1001)
+    losses = jax.vmap(lambda m: jnp.mean(iql.expectile_loss(x - m, 0.9)))(grid)
+    assert float(grid[jnp.argmin(losses)]) == pytest.approx(0.9, abs=1e-3)
+
+
+def test_polyak_closed_form():
+    online = {"w": jnp.array([2.0, -1.0])}
+    target = {"w": jnp.array([0.0, 3.0])}
+    tau, k = 0.1, 7
+    for _ in range(k):
+        target = iql.polyak(target, online, tau)
+    expected = online["w"] + (1 - tau) ** k * (jnp.array([0.0, 3.0]) - online["w"])
+    np.testing.assert_allclose(target["w"], expected, rtol=1e-6)
+
+
+# ------------------------------------------------------------------------------------- the loss, by hand
+
+
+def _synthetic(cfg, n=512, seed=0):
+    rng = np.random.default_rng(seed)
+    obs = rng.uniform(-4, 12, (n, 2)).astype(np.float32)
+    act = np.clip(rng.normal(size=(n, 2)), -1, 1).astype(np.float32)
+    r = (rng.uniform(size=n) < 0.2).astype(np.float32)
+    return iql.prepare(obs, act, obs + 0.2 * act, r, 1 - r, cfg, jax.random.PRNGKey(seed))
+
+
+def test_loss_matches_the_equations_and_each_net_gets_its_own_gradient():
+    cfg = cfg_for("awr", expectile=0.7, discount=0.9, stat_states=32)
+    data = _synthetic(cfg)
+    state = iql.init(cfg, jax.random.PRNGKey(1), data)
+    target = jax.tree_util.tree_map(lambda x: x + 0.05, state.params["critic"])  # target != online
+    batch = {k: data[k][:64] for k in ("obs", "actions", "next_obs", "rewards", "masks")}
+    loss, info = iql.iql_loss(state.params, target, batch, data, cfg)
+
+    norm = lambda s: (s - data["obs_mean"]) / data["obs_std"]  # noqa: E731
+    s, s2, a = norm(batch["obs"]), norm(batch["next_obs"]), batch["actions"]
+    critic, value = iql.TwinCritic(cfg.hidden), iql.MLP(cfg.hidden, 1)
+    u = np.minimum(*[np.asarray(q) for q in critic.apply({"params": target}, s, a)])
+    v = np.asarray(value.apply({"params": state.params["value"]}, s)[:, 0])
+    v2 = np.asarray(value.apply({"params": state.params["value"]}, s2)[:, 0])
+    d = u - v
+    v_loss = np.mean(np.where(d < 0, 0.3, 0.7) * d**2)
+    y = np.asarray(batch["rewards"]) + 0.9 * np.asarray(batch["masks"]) * v2
+    q1, q2 = (np.asarray(q) for q in critic.apply({"params": state.params["critic"]}, s, a))
+    q_loss = np.mean((q1 - y) ** 2 + (q2 - y) ** 2)
+    assert float(info["v_loss"]) == pytest.approx(v_loss, rel=1e-4)
+    assert float(info["q_loss"]) == pytest.approx(q_loss, rel=1e-4)
+    assert float(loss) == pytest.approx(v_loss + q_loss + float(info["actor_loss"]), rel=1e-4)
+    # the maze reward shift: rewards in {0, 1} become {-1, 0}
+    assert set(np.unique(np.asarray(data["rewards"]))) <= {-1.0, 0.0}
+
+    grads = jax.jit(jax.grad(lambda p: iql.iql_loss(p, target, batch, data, cfg)[0]))(state.params)
+    g_value = jax.jit(jax.grad(lambda pv: iql.iql_loss({**state.params, "value": pv}, target, batch, data, cfg)[1]
+                               ["v_loss"]))(state.params["value"])
+    g_critic = jax.jit(jax.grad(lambda pc: iql.iql_loss({**state.params, "critic": pc}, target, batch, data,
+                                                        cfg)[1]["q_loss"]))(state.params["critic"])
+    for got, want in ((grads["value"], g_value), (grads["critic"], g_critic)):
+        for x, y_ in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want), strict=True):
+            np.testing.assert_allclose(x, y_, rtol=1e-4, atol=1e-7)
+
+
+# --------------------------------------------------------------------------------- heads on a bandit
+
+
+def _linear_critic(cfg, scale=1.0):
+    """Both Qs = scale * (w . a - 5) with w = (A_HI - A_LO) / 2: the table Q(A_HI) > Q(A_LO), differentiable in a."""
+    params = iql.TwinCritic(cfg.hidden).init(jax.random.PRNGKey(0), jnp.zeros((1, 2)), jnp.zeros((1, 2)))["params"]
+    w = (A_HI - A_LO) / 2
+    h = cfg.hidden
+
+    def mlp():
+        k0 = np.zeros((4, h), np.float32)
+        k0[2:, 0] = w
+        b0 = np.zeros(h, np.float32)
+        b0[0] = 10.0  # keeps the ReLU in its linear part for actions in [-1, 1]^2
+        k1 = np.zeros((h, h), np.float32)
+        k1[0, 0] = 1.0
+        k2 = np.zeros((h, 1), np.float32)
+        k2[0, 0] = scale
+        return {"Dense_0": {"kernel": k0, "bias": b0}, "Dense_1": {"kernel": k1, "bias": np.zeros(h, np.float32)},
+                "Dense_2": {"kernel": k2, "bias": np.array([-15.0 * scale], np.float32)}}
+
+    out = {name: mlp() for name in params}
+    assert jax.tree_util.tree_structure(out) == jax.tree_util.tree_structure(params)
+    return jax.tree_util.tree_map(jnp.asarray, out)
+
+
+def _bandit_batch(n=64):
+    s = jnp.zeros((n, 2))
+    a = jnp.asarray(np.where(np.arange(n)[:, None] % 2 == 0, A_HI, A_LO))
+    adv = jnp.where(jnp.arange(n) % 2 == 0, 1.0, -1.0)  # Q table (1, -1) minus V = 0
+    return s, a, adv
+
+
+def _descend(cfg, actor_params, target, centres, steps=25, lr=0.05):
+    s, a, adv = _bandit_batch()
+    grad = jax.jit(jax.grad(lambda p: iql.actor_loss(p, target, s, a, adv, cfg, centres)[0]))
+    for _ in range(steps):
+        actor_params = jax.tree_util.tree_map(lambda p, g: p - lr * g, actor_params, grad(actor_params))
+    return actor_params
+
+
+def _actor_init(cfg, seed=3):
+    return iql._actor(cfg).init(jax.random.PRNGKey(seed), jnp.zeros((1, 2)))["params"]
+
+
+def test_awr_gaussian_moves_towards_the_better_action():
+    cfg = cfg_for("awr", beta=1.0)
+    p0 = _actor_init(cfg)
+    p1 = _descend(cfg, p0, None, None)
+
+    def margin(p):
+        out, log_std = iql._actor(cfg).apply({"params": p}, jnp.zeros((1, 2)))
+        mean = jnp.tanh(out)
+        lp = lambda a: iql.gaussian_log_prob(jnp.asarray(a)[None], mean, log_std)[0]  # noqa: E731
+        return float(lp(A_HI) - lp(A_LO))
+
+    assert margin(p1) > margin(p0) + 0.1
+
+
+def test_awr_discrete_moves_towards_the_better_token():
+    cfg = cfg_for("awr_discrete", beta=1.0, n_tokens=2)
+    centres = jnp.stack([A_HI, A_LO])
+    p0 = _actor_init(cfg)
+    p1 = _descend(cfg, p0, None, centres)
+    prob_hi = lambda p: float(jax.nn.softmax(iql._actor(cfg).apply({"params": p}, jnp.zeros((1, 2)))[0])[0, 0])  # noqa: E731
+    assert prob_hi(p1) > prob_hi(p0) + 0.1
+    assert prob_hi(p1) > 0.6
+
+
+@pytest.mark.parametrize("head", ["ddpg", "ddpg_bc"])
+def test_ddpg_heads_move_towards_the_better_action(head):
+    cfg = cfg_for(head, bc_alpha=0.0)
+    target = _linear_critic(cfg)
+    p0 = _actor_init(cfg)
+    p1 = _descend(cfg, p0, target, None, steps=10, lr=0.02 if head == "ddpg" else 0.1)
+
+    def pi(p):
+        return np.asarray(jnp.tanh(iql._actor(cfg).apply({"params": p}, jnp.zeros((1, 2)))[0][0]))
+
+    q = lambda a: float(iql.TwinCritic(cfg.hidden).apply({"params": target}, jnp.zeros((1, 2)), a[None])[0][0])  # noqa: E731
+    assert q(pi(p1)) > q(pi(p0)) + 0.05
+    assert np.linalg.norm(pi(p1) - A_HI) < np.linalg.norm(pi(p0) - A_HI)
+
+
+def test_ddpg_bc_is_invariant_to_the_scale_of_q_and_ddpg_is_not():
+    s, a, adv = _bandit_batch()
+    for head, invariant in (("ddpg_bc", True), ("ddpg", False)):
+        cfg = cfg_for(head, bc_alpha=0.3)
+        p0 = _actor_init(cfg)
+        g = [jax.grad(lambda p, t: iql.actor_loss(p, t, s, a, adv, cfg)[0])(p0, _linear_critic(cfg, c))  # noqa: B023
+             for c in (1.0, 7.0)]
+        same = all(np.allclose(x, y, rtol=1e-4, atol=1e-7) for x, y in
+                   zip(jax.tree_util.tree_leaves(g[0]), jax.tree_util.tree_leaves(g[1]), strict=True))
+        assert same == invariant, head
+
+
+def test_bc_alpha_defaults_per_head():
+    assert iql.bc_alpha(iql.Config(head="ddpg")) == 0.0
+    assert iql.bc_alpha(iql.Config(head="ddpg_bc")) == iql.DDPG_BC_ALPHA
+    assert iql.bc_alpha(iql.Config(head="ddpg", bc_alpha=0.5)) == 0.5
+
+
+# -------------------------------------------------------------------------------------------- tokeniser
+
+
+def test_bins_round_trip_and_grid():
+    c = iql.bin_centres(16)
+    assert c.shape == (16, 2)
+    np.testing.assert_array_equal(iql.encode(c, c), np.arange(16))
+    np.testing.assert_allclose(iql.decode(iql.encode(c, c), c), c)
+    np.testing.assert_allclose(np.unique(np.asarray(c)), [-1.0, -1 / 3, 1 / 3, 1.0], rtol=1e-6)
+    # an action is mapped to its nearest centre
+    assert int(iql.encode(jnp.array([[0.9, -0.8]]), c)[0]) == int(np.argmin(np.sum((np.asarray(c) - [1, -1]) ** 2, 1)))
+    with pytest.raises(ConfigError, match="square"):
+        iql.bin_centres(12)
+
+
+def test_kmeans_recovers_blobs_and_inertia_never_rises():
+    rng = np.random.default_rng(0)
+    means = np.array([[0.8, 0.8], [-0.8, 0.7], [0.7, -0.9], [-0.6, -0.6]], np.float32)
+    x = jnp.asarray((means[rng.integers(4, size=4000)] + 0.05 * rng.normal(size=(4000, 2))).astype(np.float32))
+    centres, inertia = iql.kmeans(x, 4, 15, jax.random.PRNGKey(0))
+    inertia = np.asarray(inertia)
+    assert np.all(np.diff(inertia) <= 1e-6 * inertia[:-1])
+    order = lambda c: np.asarray(c)[np.lexsort(np.asarray(c).T)]  # noqa: E731
+    np.testing.assert_allclose(order(centres), order(means), atol=0.01)
+    np.testing.assert_array_equal(iql.encode(centres, centres), np.arange(4))
+    np.testing.assert_allclose(iql.decode(iql.encode(centres, centres), centres), centres)
+    again, _ = iql.kmeans(x, 4, 15, jax.random.PRNGKey(0))
+    np.testing.assert_array_equal(centres, again)  # deterministic for a fixed key
+
+
+def test_kmeans_inertia_decreases_on_spread_data():
+    x = jax.random.uniform(jax.random.PRNGKey(1), (3000, 2), minval=-1, maxval=1)
+    _, inertia = iql.kmeans(x, 32, 20, jax.random.PRNGKey(2))
+    inertia = np.asarray(inertia)
+    assert np.all(np.diff(inertia) <= 1e-6 * inertia[:-1]) and inertia[-1] < inertia[0]
+
+
+def test_prepare_rejects_bad_token_settings():
+    with pytest.raises(ConfigError, match="square"):
+        _synthetic(cfg_for("awr_discrete", discretiser="bins", n_tokens=10, stat_states=8))
+    with pytest.raises(ConfigError, match="n_tokens"):
+        _synthetic(cfg_for("awr_discrete", n_tokens=1000, stat_states=8), n=100)
+
+
+# ---------------------------------------------------------------------------------- policy statistics
+
+
+def _ring(angles, norm=1.0):
+    angles = np.asarray(angles, np.float32)
+    return jnp.asarray(np.stack([np.cos(angles), np.sin(angles)], -1) * norm)
+
+
+_count_modes = jax.jit(iql.count_modes)
+
+
+def _modes(actions, weights=None):
+    w = jnp.full(actions.shape[0], 1.0 / actions.shape[0]) if weights is None else jnp.asarray(weights)
+    return float(_count_modes(actions, w))
+
+
+def test_modes_on_hand_built_distributions():
+    rng = np.random.default_rng(0)
+    jitter = rng.uniform(-0.05, 0.05, 200)
+    assert _modes(_ring(0.3 + jitter)) == 1
+    boundary = -math.pi + 4 * 2 * math.pi / iql.N_SECTORS  # a sector edge: half the mass either side
+    assert _modes(_ring(boundary + np.linspace(-0.1, 0.1, 200))) == 1
+    assert _modes(_ring(np.concatenate([0.3 + jitter, 0.3 + math.pi + jitter]))) == 2
+    assert _modes(_ring(np.concatenate([0.0 + jitter[:70], 2.1 + jitter[:70], 4.2 + jitter[:60]]))) == 3
+    four = _ring([0.0, math.pi / 2, math.pi, 3 * math.pi / 2])
+    assert _modes(four, [0.45, 0.05, 0.45, 0.05]) == 2  # 5% is below the 10% share
+    assert _modes(four, [0.3, 0.4, 0.3, 0.0]) == 3  # 90 degrees apart: separate runs of sectors
+    assert _modes(_ring([0.1, 0.1 + 2 * math.pi / iql.N_SECTORS])) == 1  # neighbouring sectors: one run
+    assert _modes(_ring(0.3 + jitter, norm=0.3)) == 0  # no mass at ||a|| >= 0.5
+    # Gaussian samples as the awr head draws them: a shifted one is one direction, a centred one none in particular
+    eps = rng.normal(size=(4096, 2)).astype(np.float32)
+    assert _modes(jnp.clip(jnp.array([0.7, 0.0]) + 0.4 * eps, -1, 1)) == 1
+    assert _modes(jnp.clip(0.6 * eps, -1, 1)) == 0  # every sector holds ~1/16 < 10%
+
+
+def test_action_stats_by_hand():
+    acts = jnp.array([[[1.0, 0.0], [0.5, 0.0]], [[0.0, 0.9], [0.0, 0.1]]])  # (S=2, M=2, 2)
+    w = jnp.array([[0.5, 0.5], [0.25, 0.75]])
+    out = {k: float(v) for k, v in jax.jit(iql.action_stats)(acts, w).items()}
+    assert out["action_norm"] == pytest.approx(((0.5 + 0.25) + (0.225 + 0.075)) / 2)
+    assert out["circle_frac"] == pytest.approx((0.5 + 0.25) / 2)
+    assert out["modes"] == pytest.approx(1.0)  # each state has one direction with moving mass
+
+
+# ---------------------------------------------------------------------------------------- maze drawing
+
+
+def test_world_to_pixel_lands_on_the_goal_and_walls():
+    maze = pytest.importorskip("athanor.systems.offline_rl.maze")
+    task = maze.make_task("medium", 1)
+    img = maze.maze_image(task, 320)
+    r, c = np.floor(iql.world_to_pixel(task, task.goal_xy, 320)).astype(int)
+    assert np.abs(img[r, c].astype(float) - maze.GOAL).max() < 60  # the goal disk (blended over the floor)
+    wall_ij = np.argwhere(maze.get_maze("medium").grid == 1)[0]
+    r, c = np.floor(iql.world_to_pixel(task, maze.ij_to_xy(wall_ij), 320)).astype(int)
+    np.testing.assert_array_equal(img[r, c], maze.WALL.astype(np.uint8))
+    art = iql.trajectories_image(task, [np.stack([task.init_xy, task.goal_xy])])
+    assert art.shape == img.shape and art.dtype == np.uint8 and (art != img).any()
+
+
+def test_step_is_deterministic_and_finite():
+    cfg = dataclasses.replace(cfg_for("ddpg_bc", stat_states=16), batch_size=32, inner_steps=5)
+    data = _synthetic(cfg)
+    outs = []
+    for _ in range(2):
+        state = iql.init(cfg, jax.random.PRNGKey(0), data)
+        state, info = iql.step(state, data, cfg)
+        outs.append((jax.tree_util.tree_leaves(state.params), info))
+    assert all(np.isfinite(float(v)) for v in outs[0][1].values())
+    for x, y in zip(outs[0][0], outs[1][0], strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.slow
+def test_values_learn_the_maze_distances():
+    """20k updates on the medium maze: V at the free cells' centres falls with the BFS distance to the goal."""
+    maze = pytest.importorskip("athanor.systems.offline_rl.maze")
+    from athanor.core.config import resolve
+
+    cfg = resolve(iql.Config, iql.PRESETS, "quick", sets=["steps=20000", "inner_steps=1000"])
+    data = iql.load_data(cfg)
+    state = iql.init(cfg, jax.random.PRNGKey(0), data)
+    for _ in range(cfg.steps // cfg.inner_steps):
+        state, info = iql.step(state, data, cfg)
+    m, task = maze.get_maze(cfg.maze), iql.make_task(cfg)
+    dist = maze.bfs_distances(m.grid, task.goal_ij)[m.free[:, 0], m.free[:, 1]]
+    xy = jnp.asarray(maze.ij_to_xy(m.free), jnp.float32)
+    v = np.asarray(iql._value(cfg).apply({"params": state.params["value"]}, iql._norm(data, xy))[:, 0])
+    rank = lambda x: np.argsort(np.argsort(x))  # noqa: E731
+    spearman = np.corrcoef(rank(v), rank(-dist))[0, 1]
+    assert spearman > 0.8, (spearman, list(zip(dist.tolist(), v.round(1).tolist(), strict=True)))
