@@ -9,7 +9,7 @@ from athanor.core.experiment import run_experiment
 CLAIM_KEYS = {"id", "statement", "metric", "threshold", "measured", "verdict"}
 
 
-@pytest.mark.parametrize("name, n_runs", [("vae-kl", 2), ("generative", 7)])
+@pytest.mark.parametrize("name, n_runs", [("vae-kl", 2), ("generative", 7), ("offline-rl", 5), ("oceanworld", 6)])
 def test_tiny_experiment(name, n_runs, tmp_path):
     exp_dir = run_experiment(name, scale="tiny", seeds=1, out=tmp_path, progress=False)
     meta = json.loads((exp_dir / "experiment.json").read_text())
