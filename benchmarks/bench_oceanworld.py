@@ -80,26 +80,6 @@ def throughput(batches: list[int], cfg: W.WorldConfig) -> list[dict]:
     return rows
 
 
-def joint_overshoot(genome: W.Genome, traj: np.ndarray, limit: float) -> np.ndarray:
-    """Degrees beyond the +-limit band around each joint's rest angle, per recorded step and joint."""
-    bond_on = np.asarray(W.phenotype(genome)[1])
-    out = np.zeros((W.G, W.G, 4), bool)  # bond leaving each node towards +x, +y, -x, -y
-    out[:, :, 0], out[:, :, 1] = bond_on[:, :, 0], bond_on[:, :, 1]
-    out[:, 1:, 2], out[1:, :, 3] = bond_on[:, :-1, 0], bond_on[:-1, :, 1]
-    step = [(0, 1), (1, 0), (0, -1), (-1, 0)]
-    over = []
-    for a in range(4):
-        for b in range(a + 1, 4):
-            r, c = np.nonzero(out[:, :, a] & out[:, :, b])
-            va = traj[:, r + step[a][0], c + step[a][1]] - traj[:, r, c]
-            vb = traj[:, r + step[b][0], c + step[b][1]] - traj[:, r, c]
-            cos = (va * vb).sum(-1) / np.linalg.norm(va, axis=-1) / np.linalg.norm(vb, axis=-1)
-            angle = np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
-            rest = 180.0 if b - a == 2 else 90.0
-            over.append(np.maximum(np.abs(angle - rest) - limit, 0.0).ravel())
-    return np.concatenate(over)
-
-
 def tradeoff(settings: list[tuple[int, int]], n_mixed: int, steps: int) -> list[dict]:
     keys = jax.random.split(jax.random.PRNGKey(1), 3)
     mixed = jax.tree.map(lambda *a: jnp.concatenate(a), jax.vmap(W.start_genome)(jax.random.split(keys[0], n_mixed)),
@@ -114,7 +94,7 @@ def tradeoff(settings: list[tuple[int, int]], n_mixed: int, steps: int) -> list[
         valid = long["valid"]
         ke = long["kinetic_energy"][valid]
         growth = ke[:, -500:].max(axis=1) / np.maximum(ke[:, :500].max(axis=1), 1e-3)
-        over = np.concatenate([joint_overshoot(jax.tree.map(lambda a, i=i: a[i], starts),
+        over = np.concatenate([W.joint_overshoot(jax.tree.map(lambda a, i=i: a[i], starts),
                                                np.asarray(W.simulate(jax.tree.map(lambda a, i=i: a[i], starts), cfg,
                                                                      record_every=1)[1]), cfg.bend_limit_deg)
                                for i in range(4)])

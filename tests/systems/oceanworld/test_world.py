@@ -279,27 +279,6 @@ def test_start_creatures_swim_and_need_the_drag_asymmetry():
     assert disp[True] > 2.0 * disp[False]
 
 
-def beyond_limits(g, traj, limit=60.0):
-    """Per recorded step and pair of bonds meeting at a node: degrees beyond the +-limit band around the rest
-    angle (90 for perpendicular bonds, 180 for collinear ones), measured from positions alone."""
-    bond_on = np.asarray(W.phenotype(g)[1])
-    out = np.zeros((G, G, 4), bool)  # bond leaving each node towards +x, +y, -x, -y
-    out[:, :, 0], out[:, :, 1] = bond_on[:, :, 0], bond_on[:, :, 1]
-    out[:, 1:, 2], out[1:, :, 3] = bond_on[:, :-1, 0], bond_on[:-1, :, 1]
-    step = [(0, 1), (1, 0), (0, -1), (-1, 0)]
-    over = []
-    for a in range(4):
-        for b in range(a + 1, 4):
-            r, c = np.nonzero(out[:, :, a] & out[:, :, b])
-            va = traj[:, r + step[a][0], c + step[a][1]] - traj[:, r, c]
-            vb = traj[:, r + step[b][0], c + step[b][1]] - traj[:, r, c]
-            cos = (va * vb).sum(-1) / np.linalg.norm(va, axis=-1) / np.linalg.norm(vb, axis=-1)
-            angle = np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
-            rest = 180.0 if b - a == 2 else 90.0
-            over.append(np.maximum(np.abs(angle - rest) - limit, 0.0).ravel())
-    return np.concatenate(over)
-
-
 def test_bending_limits_restrain_the_joints():
     """With the +-60 degree limits the joints of swimming 5x5 creatures rarely leave the band (the limits are
     distance bounds solved in one sweep per sub-step, so they can be overshot briefly: measured 2-3% of
@@ -307,7 +286,7 @@ def test_bending_limits_restrain_the_joints():
     frac = {}
     for limit in (60.0, 180.0):
         cfg = W.WorldConfig(steps=300, bend_limit_deg=limit)
-        over = np.concatenate([beyond_limits(g, np.asarray(W.simulate(g, cfg, record_every=1)[1]))
+        over = np.concatenate([W.joint_overshoot(g, np.asarray(W.simulate(g, cfg, record_every=1)[1]), 60.0)
                                for g in (take(starts(3, seed=16), i) for i in range(3))])
         frac[limit] = float(np.mean(over > 10.0))
     assert frac[60.0] < 0.06

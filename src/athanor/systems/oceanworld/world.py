@@ -561,6 +561,27 @@ def simulate(genome: Genome, cfg: WorldConfig, record_every: int = 0):
     return final, (None if out["frames"] is None else jnp.moveaxis(out["frames"], 1, -1))
 
 
+def joint_overshoot(genome: Genome, traj: np.ndarray, limit: float) -> np.ndarray:
+    """Degrees beyond the +-limit band around each joint's rest angle (90 for perpendicular bonds, 180 for
+    collinear ones), per recorded step and pair of bonds meeting at a node, from positions alone (numpy)."""
+    bond_on = np.asarray(phenotype(genome)[1])
+    out = np.zeros((G, G, 4), bool)  # bond leaving each node towards +x, +y, -x, -y
+    out[:, :, 0], out[:, :, 1] = bond_on[:, :, 0], bond_on[:, :, 1]
+    out[:, 1:, 2], out[1:, :, 3] = bond_on[:, :-1, 0], bond_on[:-1, :, 1]
+    step = [(0, 1), (1, 0), (0, -1), (-1, 0)]
+    over = []
+    for a in range(4):
+        for b in range(a + 1, 4):
+            r, c = np.nonzero(out[:, :, a] & out[:, :, b])
+            va = traj[:, r + step[a][0], c + step[a][1]] - traj[:, r, c]
+            vb = traj[:, r + step[b][0], c + step[b][1]] - traj[:, r, c]
+            cos = (va * vb).sum(-1) / np.linalg.norm(va, axis=-1) / np.linalg.norm(vb, axis=-1)
+            angle = np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+            rest = 180.0 if b - a == 2 else 90.0
+            over.append(np.maximum(np.abs(angle - rest) - limit, 0.0).ravel())
+    return np.concatenate(over)
+
+
 @functools.partial(jax.jit, static_argnames=("cfg", "crop"))
 def diagnostics(genomes: Genome, cfg: WorldConfig, crop: int = G) -> dict:
     """Stability statistics of a batch (leading axis), simulated on a `crop` grid (creatures must fit it,
