@@ -137,6 +137,29 @@ def _dataset(torch, n: int, obs_dim: int, act_dim: int, seed: int):
     return obs, actions, rewards - 1.0, 1.0 - rewards, next_obs
 
 
+def block_timer(batch: int = 256, hidden: int = 256, head: str = "awr", n_tokens: int = 256, *,
+                compiled: bool = False, dataset_size: int = 100_000, seed: int = 0):
+    """``run(n) -> seconds`` for n eager (or ``torch.compile``d) updates on batches drawn from a synthetic dataset.
+
+    The first call of a compiled update compiles it; time a warm-up block before the measured ones.
+    """
+    torch = _torch()
+    torch.manual_seed(seed)
+    obs, actions, rewards, masks, next_obs = _dataset(torch, dataset_size, 2, 2, seed)
+    g = torch.Generator().manual_seed(seed + 1)
+    update, _ = make_update(head, hidden=hidden, n_tokens=n_tokens)
+    fn = torch.compile(update) if compiled else update
+
+    def run(n: int) -> float:
+        t = time.perf_counter()
+        for _ in range(n):
+            idx = torch.randint(0, dataset_size, (batch,), generator=g)
+            fn(obs[idx], actions[idx], rewards[idx], masks[idx], next_obs[idx])
+        return time.perf_counter() - t
+
+    return run
+
+
 def measure(batch: int = 256, hidden: int = 256, updates: int = 300, warmup: int = 30, head: str = "awr",
             n_tokens: int = 256, compile: bool = False, dataset_size: int = 100_000, seed: int = 0,
             blocks: int = 3) -> dict:
@@ -148,21 +171,10 @@ def measure(batch: int = 256, hidden: int = 256, updates: int = 300, warmup: int
     "torch", ...}``; ``per_s`` is always the eager figure.
     """
     torch = _torch()
-    torch.manual_seed(seed)
-    obs, actions, rewards, masks, next_obs = _dataset(torch, dataset_size, 2, 2, seed)
-    g = torch.Generator().manual_seed(seed + 1)
-
-    def run(fn, n: int) -> float:
-        t = time.perf_counter()
-        for _ in range(n):
-            idx = torch.randint(0, dataset_size, (batch,), generator=g)
-            fn(obs[idx], actions[idx], rewards[idx], masks[idx], next_obs[idx])
-        return time.perf_counter() - t
-
-    update, _ = make_update(head, hidden=hidden, n_tokens=n_tokens)
-    run(update, warmup)
+    run = block_timer(batch, hidden, head, n_tokens, dataset_size=dataset_size, seed=seed)
+    run(warmup)
     size = max(1, updates // blocks)
-    rates = [size / run(update, size) for _ in range(blocks)]
+    rates = [size / run(size) for _ in range(blocks)]
     out = {"unit": "updates", "per_s": round(max(rates), 2), "block_per_s": [round(r, 2) for r in rates],
            "impl": "torch eager (Adam per network, one backward per loss)", "head": head, "batch": batch,
            "hidden": hidden, "updates_timed": size * blocks,
@@ -170,11 +182,8 @@ def measure(batch: int = 256, hidden: int = 256, updates: int = 300, warmup: int
            "note": "default torch threads; under CPU contention torch eager collapses, so on a shared machine "
                    "this baseline is pessimistic"}
     if compile:
-        c_update, _ = make_update(head, hidden=hidden, n_tokens=n_tokens)
-        compiled = torch.compile(c_update)
-        t = time.perf_counter()
-        run(compiled, 1)
-        out["compile_s"] = round(time.perf_counter() - t, 2)
-        run(compiled, warmup)
-        out["compiled_per_s"] = round(updates / run(compiled, updates), 2)
+        run_c = block_timer(batch, hidden, head, n_tokens, compiled=True, dataset_size=dataset_size, seed=seed)
+        out["compile_s"] = round(run_c(1), 2)
+        run_c(warmup)
+        out["compiled_per_s"] = round(max(size / run_c(size) for _ in range(blocks)), 2)
     return out
