@@ -294,10 +294,10 @@ def test_world_to_pixel_lands_on_the_goal_and_walls():
     maze = pytest.importorskip("athanor.systems.offline_rl.maze")
     task = maze.make_task("medium", 1)
     img = maze.maze_image(task, 320)
-    r, c = np.floor(iql.world_to_pixel(task, task.goal_xy, 320)).astype(int)
+    r, c = np.floor(maze.world_to_pixel(task, task.goal_xy, 320)).astype(int)
     assert np.abs(img[r, c].astype(float) - maze.GOAL).max() < 60  # the goal disk (blended over the floor)
     wall_ij = np.argwhere(maze.get_maze("medium").grid == 1)[0]
-    r, c = np.floor(iql.world_to_pixel(task, maze.ij_to_xy(wall_ij), 320)).astype(int)
+    r, c = np.floor(maze.world_to_pixel(task, maze.ij_to_xy(wall_ij), 320)).astype(int)
     np.testing.assert_array_equal(img[r, c], maze.WALL.astype(np.uint8))
     art = iql.trajectories_image(task, [np.stack([task.init_xy, task.goal_xy])])
     assert art.shape == img.shape and art.dtype == np.uint8 and (art != img).any()

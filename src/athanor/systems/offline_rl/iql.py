@@ -543,22 +543,6 @@ TRAJ_COLOURS = np.array([[31, 119, 180], [255, 127, 14], [44, 160, 44], [148, 10
                          [227, 119, 194], [127, 127, 127], [188, 189, 34], [23, 190, 207]], np.float64)
 
 
-def world_to_pixel(task, xy, size: int) -> np.ndarray:
-    """Maze coordinates (..., 2) -> (row, col) pixel centres (..., 2) in ``maze.maze_image(task, size)``.
-
-    The image is the maze's square bounding box of cells scaled to ``size`` pixels and centred; rows follow
-    the maze map's rows, so y grows downwards. A test pins this to the image (the goal lands on goal pixels).
-    """
-    from athanor.systems.offline_rl import maze
-
-    h, w = maze.get_maze(task.maze).grid.shape
-    scale = size / (maze.MAZE_UNIT * max(h, w))
-    ox, oy = (size - scale * maze.MAZE_UNIT * w) / 2, (size - scale * maze.MAZE_UNIT * h) / 2
-    origin = -maze.OFFSET - maze.MAZE_UNIT / 2
-    xy = np.asarray(xy, np.float64)
-    return np.stack([oy + (xy[..., 1] - origin) * scale, ox + (xy[..., 0] - origin) * scale], axis=-1)
-
-
 def trajectories_image(task, paths: list[np.ndarray], size: int = 320) -> np.ndarray:
     """The maze image with each path (T_i, 2) drawn as a 3-pixel-wide line of its own colour, ends marked."""
     from athanor.systems.offline_rl import maze
@@ -566,7 +550,7 @@ def trajectories_image(task, paths: list[np.ndarray], size: int = 320) -> np.nda
     img = maze.maze_image(task, size).astype(np.float64)
     for k, path in enumerate(paths):
         colour = TRAJ_COLOURS[k % len(TRAJ_COLOURS)]
-        px = world_to_pixel(task, path, size)
+        px = maze.world_to_pixel(task, path, size)
         # sample each segment at sub-pixel spacing so the line has no gaps at any speed
         seg = np.diff(px, axis=0)
         n = np.maximum(np.ceil(np.abs(seg).max(axis=-1) * 2).astype(int), 1) if len(px) > 1 else np.zeros(0, int)
