@@ -25,9 +25,10 @@ seeds and the per-seed values are in ``measured``):
    succeed equally within noise: |difference| <= 2 binomial standard errors of the pooled rate over all
    episodes; inconclusive when neither succeeds at all (nothing to compare).
 
-Scales: ``tiny`` (seconds; every verdict inconclusive), ``quick`` (15k updates per run, about 6 minutes on 2 idle
-cores), ``full`` (60k updates per run; about 40 minutes on 2 idle cores with ``--seeds 2``). The systems' own `full`
-preset is the source's 1M updates (about an hour per run on 2 cores), which this experiment cannot afford five times
+Scales: ``tiny`` (seconds; every verdict inconclusive), ``quick`` (15k updates per run; 11 minutes measured on a
+loaded machine), ``full`` (60k updates per run; 66 minutes measured with ``--seeds 2`` on a loaded machine, an
+estimated 40 on idle cores). The systems' own `full` preset is the source's 1M updates (51-63 minutes per run on 2
+cores, projected from the measured update rate), which this experiment cannot afford five times
 over; see ``SCALE_OVERRIDES``. Run ``athanor experiment offline-rl --scale full --seeds 2`` (``SEEDS`` lists the
 seeds each scale is meant for; the experiment runner takes the count from ``--seeds``).
 """
