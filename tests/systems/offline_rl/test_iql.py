@@ -16,6 +16,8 @@ A_HI, A_LO = np.array([0.5, 0.5], np.float32), np.array([-0.5, -0.5], np.float32
 
 
 def cfg_for(head, **kw):
+    # the bandit tests build plain-MLP critics by hand; the loss test and the contract test cover LayerNorm
+    kw.setdefault("layer_norm", False)
     return iql.Config(head=head, hidden=16, **kw)
 
 
@@ -62,8 +64,9 @@ def _synthetic(cfg, n=512, seed=0):
     return iql.prepare(obs, act, obs + 0.2 * act, r, 1 - r, cfg, jax.random.PRNGKey(seed))
 
 
-def test_loss_matches_the_equations_and_each_net_gets_its_own_gradient():
-    cfg = cfg_for("awr", expectile=0.7, discount=0.9, stat_states=32)
+@pytest.mark.parametrize("layer_norm", [False, True])
+def test_loss_matches_the_equations_and_each_net_gets_its_own_gradient(layer_norm):
+    cfg = cfg_for("awr", expectile=0.7, discount=0.9, stat_states=32, layer_norm=layer_norm)
     data = _synthetic(cfg)
     state = iql.init(cfg, jax.random.PRNGKey(1), data)
     target = jax.tree_util.tree_map(lambda x: x + 0.05, state.params["critic"])  # target != online
@@ -72,7 +75,7 @@ def test_loss_matches_the_equations_and_each_net_gets_its_own_gradient():
 
     norm = lambda s: (s - data["obs_mean"]) / data["obs_std"]  # noqa: E731
     s, s2, a = norm(batch["obs"]), norm(batch["next_obs"]), batch["actions"]
-    critic, value = iql.TwinCritic(cfg.hidden), iql.MLP(cfg.hidden, 1)
+    critic, value = iql.TwinCritic(cfg.hidden, layer_norm), iql.MLP(cfg.hidden, 1, layer_norm)
     u = np.minimum(*[np.asarray(q) for q in critic.apply({"params": target}, s, a)])
     v = np.asarray(value.apply({"params": state.params["value"]}, s)[:, 0])
     v2 = np.asarray(value.apply({"params": state.params["value"]}, s2)[:, 0])

@@ -103,6 +103,27 @@ def test_make_task_uses_ogbench_tasks_without_goal_noise():
         M.make_task("tiny", 1)
 
 
+def test_random_starts_cover_the_free_cells_but_the_goal_and_are_shared_by_seed():
+    task = M.make_task("medium", 1, start="random")
+    maze = M.get_maze("medium")
+    starts = M.start_positions(task, 2000, seed=5)
+    centres = M.ij_to_xy(maze.cell(starts))
+    assert np.abs(starts - centres).max() <= M.INIT_NOISE  # a cell centre plus U(-1, 1)^2
+    cells = {tuple(c) for c in maze.cell(starts).tolist()}
+    free = {tuple(c) for c in maze.free.tolist()}
+    assert cells == free - {task.goal_ij}  # every free cell but the goal's, and nothing else
+    np.testing.assert_array_equal(starts[:7], M.start_positions(task, 7, seed=5))  # episode k's start is fixed
+    assert not np.array_equal(starts[:7], M.start_positions(task, 7, seed=6))
+    fixed = M.start_positions(M.make_task("medium", 1), 50, seed=5)
+    assert np.abs(fixed - task.init_xy).max() <= M.INIT_NOISE
+    with pytest.raises(ConfigError, match="start must be one of"):
+        M.make_task("medium", 1, start="anywhere")
+    # the oracle still always succeeds, and sooner on average than from the far corner
+    near = M.rollout(M.oracle_policy(task), task, n_episodes=12, seed=3)
+    far = M.rollout(M.oracle_policy(M.make_task("medium", 1)), M.make_task("medium", 1), n_episodes=4, seed=3)
+    assert near["success"] == 1.0 and near["time_to_goal"] < far["time_to_goal"]
+
+
 def test_label_rewards_exactly_within_tolerance():
     t = M.make_task("medium", 1)
     nxt = np.array([[20.0, 20.0], [21.0, 20.0], [20.0, 19.0], [21.001, 20.0], [20.8, 20.61], [0.0, 0.0]], np.float32)

@@ -70,8 +70,17 @@ Deviations from the source, all deliberate:
   OGBench's IQL uses for its DDPG+BC actor on the point mazes (where the Q term is normalised the same way). A
   small alpha suits this data: the actions head for random goals with noise 0.5, so cloning them strongly
   (TD3+BC's alpha = 2.5 corresponds to 0.4 here) pulls the policy towards their average.
+- LayerNorm after each hidden layer of V and Q (``layer_norm``, on by default), as OGBench's IQL has; the
+  original IQL has none. Without it the value network extrapolates past the goal: after 60k updates V reached
+  +19 in the corner of the goal cell (every true value is <= 0 under r - 1), the bootstrapped targets kept the
+  bubble alive, and every head steered into that corner instead of the goal. With LayerNorm V peaks within
+  0.5 of the goal.
 - evaluation: ``eval_episodes`` episodes at each periodic evaluation and ``final_episodes`` at the end (the
-  claims read the final ones); episodes start at the task's start cell plus U(-1, 1)^2 and run side by side.
+  claims read the final ones), run side by side. With ``eval_start="random"`` (the default) an episode starts in a
+  uniformly drawn free cell other than the goal's, as D4RL's maze2d resets (the post's benchmark); with
+  ``"task"`` at the task's start cell (OGBench's protocol, 200+ steps from the goal). Either way the start gets
+  U(-1, 1)^2 noise, and the final evaluation also runs the policy from the task's start
+  (``success_task_start``).
 """
 
 from __future__ import annotations
@@ -120,6 +129,7 @@ class Config(TrainConfig):
     batch_size: int = param(256, lo=1)  # IQL: 256
     hidden: int = param(256, lo=1)  # IQL: (256, 256) MLPs
     adv_clip: float = param(100.0, lo=0.0)  # IQL: exp(beta * A) clipped at 100
+    layer_norm: bool = param(True)  # LayerNorm in V and Q (OGBench's IQL); the original IQL has none
     reward_shift: float = param(-1.0)  # IQL maze: r - 1
     bc_alpha: float | None = param(None, lo=0.0)  # None: 0 for ddpg (post), 0.003 for ddpg_bc (OGBench)
     discretiser: str = param("kmeans", choices=("kmeans", "bins"))  # author's code: k-means tokens
@@ -129,6 +139,7 @@ class Config(TrainConfig):
     eval_episodes: int = param(30, lo=1)  # episodes per periodic evaluation, run side by side
     final_episodes: int = param(100, lo=1)  # episodes of the final evaluation (the claims read it)
     eval_max_steps: int = param(0, lo=0)  # episode time limit; 0 = the task's own
+    eval_start: str = param("random", choices=("random", "task"))  # maze2d: random start cell; OGBench: task's
     stat_states: int = param(1024, lo=1)  # dataset states for the action statistics and scatters
     stat_samples: int = param(1024, lo=1)  # Gaussian samples per state (awr); many, so `modes` sees no noise
     record_episodes: int = param(6, lo=1)  # trajectories drawn on the maze image (the first is the video)
@@ -157,11 +168,14 @@ class State(struct.PyTreeNode):
 class MLP(nn.Module):
     hidden: int
     out: int
+    layer_norm: bool = False  # LayerNorm after each hidden ReLU (OGBench's value networks)
 
     @nn.compact
     def __call__(self, x):
-        x = nn.relu(nn.Dense(self.hidden)(x))
-        x = nn.relu(nn.Dense(self.hidden)(x))
+        for _ in range(2):
+            x = nn.relu(nn.Dense(self.hidden)(x))
+            if self.layer_norm:
+                x = nn.LayerNorm()(x)
         return nn.Dense(self.out)(x)
 
 
@@ -169,11 +183,12 @@ class TwinCritic(nn.Module):
     """(s (n, 2), a (n, 2)) -> (Q1 (n,), Q2 (n,))."""
 
     hidden: int
+    layer_norm: bool = False
 
     @nn.compact
     def __call__(self, s, a):
         x = jnp.concatenate([s, a], axis=-1)
-        return MLP(self.hidden, 1)(x)[:, 0], MLP(self.hidden, 1)(x)[:, 0]
+        return MLP(self.hidden, 1, self.layer_norm)(x)[:, 0], MLP(self.hidden, 1, self.layer_norm)(x)[:, 0]
 
 
 class Actor(nn.Module):
@@ -195,11 +210,11 @@ def _actor(cfg: Config) -> Actor:
 
 
 def _critic(cfg: Config) -> TwinCritic:
-    return TwinCritic(cfg.hidden)
+    return TwinCritic(cfg.hidden, cfg.layer_norm)
 
 
 def _value(cfg: Config) -> MLP:
-    return MLP(cfg.hidden, 1)
+    return MLP(cfg.hidden, 1, cfg.layer_norm)
 
 
 def bc_alpha(cfg: Config) -> float:
@@ -341,7 +356,7 @@ def make_task(cfg: Config):
     """The evaluation task (``maze.MazeTask``), with ``eval_max_steps`` as its time limit when set."""
     from athanor.systems.offline_rl import maze
 
-    task = maze.make_task(maze=cfg.maze, task_id=cfg.task_id)
+    task = maze.make_task(maze=cfg.maze, task_id=cfg.task_id, start=cfg.eval_start)
     return dataclasses.replace(task, max_steps=cfg.eval_max_steps) if cfg.eval_max_steps else task
 
 
@@ -508,27 +523,37 @@ def _seed(key: jax.Array) -> int:
 
 
 def _rollouts(state: State, data: dict, cfg: Config, key: jax.Array, episodes: int,
-              record: int) -> tuple[dict, dict]:
-    """Metrics of the evaluation episodes (both action maps for DDPG heads) and the recorded rollout."""
+              record: int, task_start: bool = False) -> tuple[dict, dict]:
+    """Metrics of the evaluation episodes (both action maps for DDPG heads) and the recorded rollout.
+
+    With ``task_start`` and random start cells (``eval_start="random"``), the same policy is also run from the
+    task's own start cell: ``success_task_start`` and ``time_to_goal_task_start``.
+    """
     from athanor.systems.offline_rl import maze
 
     task = make_task(cfg)
     seed = _seed(key)
 
-    def run(mode: str, rec: int) -> dict:
+    def run(mode: str, rec: int, t=task) -> dict:
         def policy(obs: np.ndarray) -> np.ndarray:
             return np.asarray(policy_action(state.params, data, jnp.asarray(obs, jnp.float32), cfg, mode))
 
-        return maze.rollout(policy, task, episodes, seed, record=rec)
+        return maze.rollout(policy, t, episodes, seed, record=rec)
+
+    def summary(out: dict, suffix: str = "") -> dict:
+        got = {f"success{suffix}": float(out["success"])}
+        if math.isfinite(float(out["time_to_goal"])):
+            got[f"time_to_goal{suffix}"] = float(out["time_to_goal"])
+        return got
 
     main = run(cfg.eval_action, record)
-    metrics = {"success": float(main["success"]), "episodes": float(episodes)}
-    if math.isfinite(float(main["time_to_goal"])):
-        metrics["time_to_goal"] = float(main["time_to_goal"])
+    metrics = {**summary(main), "episodes": float(episodes)}
     if cfg.head in DDPG_HEADS:
         other = "clip" if cfg.eval_action == "tanh" else "tanh"
         metrics[f"success_{cfg.eval_action}"] = metrics["success"]
         metrics[f"success_{other}"] = float(run(other, 0)["success"])
+    if task_start and task.start != "task":
+        metrics.update(summary(run(cfg.eval_action, 0, dataclasses.replace(task, start="task")), "_task_start"))
     return metrics, main
 
 
@@ -592,8 +617,8 @@ def artifacts(state: State, data: dict, cfg: Config, key: jax.Array) -> dict[str
 def final(state: State, data: dict, cfg: Config, key: jax.Array) -> tuple[dict[str, float], dict[str, Any]]:
     """Metrics and artifacts from one set of rollouts (the recorded episodes are among the evaluated ones)."""
     k_roll, k_stat, k_art = jax.random.split(key, 3)
-    metrics, roll = _rollouts(state, data, cfg, k_roll, cfg.final_episodes, min(cfg.record_episodes,
-                                                                                cfg.final_episodes))
+    metrics, roll = _rollouts(state, data, cfg, k_roll, cfg.final_episodes,
+                              min(cfg.record_episodes, cfg.final_episodes), task_start=True)
     metrics.update({k: float(v) for k, v in _stats(state, data, k_stat, cfg).items()})
     return metrics, _artifacts(state, data, cfg, k_art, roll)
 

@@ -9,6 +9,8 @@ Environment (OGBench ``pointmaze-{arena,medium,large,giant}-v0``, Park et al. 20
   +-2 around it; a position lies in cell (floor((y + 6) / 4), floor((x + 6) / 4)).
 - task k in 1..5 = OGBench's k-th (init cell, goal cell) pair. An episode starts at the init cell centre plus
   U(-1, 1)^2 noise, succeeds when ||xy - goal|| <= 1 after a step (and then terminates), and is cut at 1000 steps.
+  With ``start="random"`` an episode starts instead in a free cell drawn uniformly from all but the goal cell
+  (plus the same noise): D4RL maze2d's reset, which keeps the goal fixed and draws the start cell.
 
 Planner (OGBench's oracle subgoal): BFS distances d over the free cells from the goal cell; from any other cell the
 waypoint w is the centre of the 4-neighbour with the smallest d (the first of up, left, down, right on ties); in the
@@ -45,10 +47,11 @@ import numpy as np
 from athanor.core.errors import ConfigError, DataError, NonFiniteError
 
 __all__ = ["MAZES", "MazeTask", "make_task", "label", "rollout", "render_rollout", "maze_image", "Maze",
-           "get_maze", "PointMazeSim", "bfs_distances", "waypoint", "planner_action", "oracle_policy",
+           "get_maze", "start_positions", "PointMazeSim", "bfs_distances", "waypoint", "planner_action", "oracle_policy",
            "ij_to_xy", "xy_to_ij", "world_to_pixel"]
 
 MAZES = ("arena", "medium", "large", "giant")
+START_MODES = ("task", "random")
 MAZE_UNIT = 4.0  # side of a maze cell (OGBench maze_unit)
 OFFSET = 4.0  # cell (0, 0) is centred at (-OFFSET, -OFFSET) (OGBench _offset_x, _offset_y)
 INIT_NOISE = 1.0  # start noise U(-1, 1) per axis (OGBench _noise * maze_unit / 4)
@@ -242,6 +245,7 @@ class MazeTask:
     goal_xy: np.ndarray  # [2] goal cell centre, no noise
     goal_tol: float
     max_steps: int
+    start: str = "task"  # "task": near init_xy; "random": a uniform free cell other than the goal's (maze2d)
 
     @property
     def goal_ij(self) -> tuple[int, int]:
@@ -255,14 +259,35 @@ def _readonly(x) -> np.ndarray:
     return x
 
 
-def make_task(maze: str = "medium", task_id: int = 1) -> MazeTask:
-    """OGBench's task ``task_id`` (1-based) of ``maze`` as a single fixed goal at the goal cell centre."""
+def make_task(maze: str = "medium", task_id: int = 1, start: str = "task") -> MazeTask:
+    """OGBench's task ``task_id`` (1-based) of ``maze`` as a single fixed goal at the goal cell centre.
+
+    ``start``: "task" starts episodes near the task's init cell (OGBench), "random" in a uniformly drawn free cell
+    other than the goal cell (D4RL maze2d).
+    """
     m = get_maze(maze)
     if isinstance(task_id, bool) or not isinstance(task_id, (int, np.integer)) or not 1 <= task_id <= len(m.tasks):
         raise ConfigError(f"task_id must be an integer in 1..{len(m.tasks)} for the {maze} maze, got {task_id!r}")
+    if start not in START_MODES:
+        raise ConfigError(f"start must be one of {', '.join(START_MODES)}, got {start!r}")
     init_ij, goal_ij = m.tasks[int(task_id) - 1]
     return MazeTask(maze, int(task_id), _readonly(ij_to_xy(init_ij)), _readonly(ij_to_xy(goal_ij)), GOAL_TOL,
-                    MAX_STEPS)
+                    MAX_STEPS, start)
+
+
+def start_positions(task: MazeTask, n_episodes: int, seed: int) -> np.ndarray:
+    """Start positions [n, 2] of episodes 0..n-1: a cell centre plus U(-1, 1)^2, all drawn from
+    ``np.random.default_rng([seed, k])`` for episode k; the cell is the task's init cell, or (``start="random"``)
+    one drawn uniformly from the free cells other than the goal cell."""
+    entropy = int(seed) % (1 << 64)
+    free = get_maze(task.maze).free
+    cells = free[np.any(free != np.array(task.goal_ij), axis=-1)]
+    out = np.empty((int(n_episodes), 2))
+    for k in range(int(n_episodes)):
+        rng = np.random.default_rng([entropy, k])
+        centre = task.init_xy if task.start == "task" else ij_to_xy(cells[rng.integers(len(cells))])
+        out[k] = centre + rng.uniform(-INIT_NOISE, INIT_NOISE, 2)
+    return out
 
 
 def oracle_policy(task: MazeTask) -> Callable[[np.ndarray], np.ndarray]:
@@ -282,7 +307,7 @@ def rollout(policy: Callable[[np.ndarray], np.ndarray], task: MazeTask, n_episod
             progress: bool = False, *, fixed_batch: bool = True) -> dict:
     """Run ``n_episodes`` of ``task`` side by side, calling ``policy`` once per time step for all of them.
 
-    Episode k starts at ``task.init_xy + U(-1, 1)^2`` drawn from ``np.random.default_rng([seed, k])``. With
+    Episode k starts at ``start_positions(task, n, seed)[k]`` (the same starts for every policy). With
     ``fixed_batch`` (the default) the policy always sees all ``n_episodes`` observations [n, 2] float32, so a jitted
     policy compiles once; rows of finished episodes hold their final positions and their actions are ignored. With
     ``fixed_batch=False`` it sees only the still-running episodes. Actions are clipped to [-1, 1] before the step.
@@ -298,9 +323,7 @@ def rollout(policy: Callable[[np.ndarray], np.ndarray], task: MazeTask, n_episod
     from tqdm.auto import tqdm
 
     maze = get_maze(task.maze)
-    entropy = int(seed) % (1 << 64)
-    starts = np.stack([task.init_xy + np.random.default_rng([entropy, k]).uniform(-INIT_NOISE, INIT_NOISE, 2)
-                       for k in range(n)])
+    starts = start_positions(task, n, seed)
     sim = PointMazeSim(maze, n)
     sim.reset(starts)
     xy = starts.copy()  # [n, 2]
@@ -404,8 +427,11 @@ def _base_image(task: MazeTask, size: int) -> tuple[np.ndarray, tuple[float, flo
 
 
 def maze_image(task: MazeTask, size: int = 320) -> np.ndarray:
-    """The maze layout with the goal (red disk of radius goal_tol) and the start region (green square): uint8."""
+    """The maze layout with the goal (red disk of radius goal_tol) and, for ``start="task"``, the start region
+    (green square): uint8."""
     img, geometry = _base_image(task, size)
+    if task.start != "task":
+        return np.round(img).astype(np.uint8)
     lo = _to_px(task.init_xy - INIT_NOISE, geometry)
     hi = _to_px(task.init_xy + INIT_NOISE, geometry)
     r0, r1 = int(round(lo[0])), int(round(hi[0]))
