@@ -48,7 +48,7 @@ def paired(system: str, preset: str = "quick", rounds: int = 6, torch_block: int
     state = module.init(cfg, jax.random.PRNGKey(0), data)
     state, info = module.step(state, data, cfg)
     jax.block_until_ready((state, info))
-    torch_run = block_timer(cfg.batch_size, cfg.hidden, cfg.head, cfg.n_tokens)
+    torch_run = block_timer(cfg.batch_size, cfg.hidden, cfg.head, cfg.n_tokens, layer_norm=cfg.layer_norm)
     torch_run(10)
     jax_rates, torch_rates = [], []
     for _ in range(rounds):

@@ -28,9 +28,10 @@ def main() -> None:
     ap.add_argument("--updates", type=int, default=300)
     ap.add_argument("--warmup", type=int, default=30)
     ap.add_argument("--compile", action="store_true", help="also time torch.compile (25-30 s cold compile)")
+    ap.add_argument("--no-layer-norm", action="store_true", help="plain MLPs (the agent's layer_norm=false)")
     args = ap.parse_args()
     print(json.dumps(measure(batch=args.batch, hidden=args.hidden, updates=args.updates, warmup=args.warmup,
-                             head=args.head, compile=args.compile)))
+                             head=args.head, compile=args.compile, layer_norm=not args.no_layer_norm)))
 
 
 if __name__ == "__main__":

@@ -55,3 +55,16 @@ def test_bad_scale_and_seeds():
         run_experiment("vae-kl", scale="huge")
     with pytest.raises(ConfigError, match="at least 1"):
         run_experiment("vae-kl", scale="tiny", seeds=0)
+
+
+def test_seeds_default_to_the_experiments_own_count(tmp_path, monkeypatch):
+    from athanor.experiments import get_experiment
+
+    module = get_experiment("vae-kl")
+    monkeypatch.setattr(module, "SEEDS", {"tiny": 2}, raising=False)
+    exp_dir = run_experiment("vae-kl", scale="tiny", out=tmp_path, progress=False)
+    meta = json.loads((exp_dir / "experiment.json").read_text())
+    assert meta["seeds"] == 2 and sorted(r["seed"] for r in meta["runs"]) == [0, 0, 1, 1]
+    monkeypatch.delattr(module, "SEEDS")
+    exp_dir = run_experiment("vae-kl", scale="tiny", out=tmp_path, progress=False)
+    assert json.loads((exp_dir / "experiment.json").read_text())["seeds"] == 1  # no SEEDS: one seed

@@ -41,7 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("experiment", help="run an experiment: several runs, a comparison, claims")
     s.add_argument("name")
     s.add_argument("--scale", default="quick", choices=["tiny", "quick", "full"])
-    s.add_argument("--seeds", type=int, default=1)
+    s.add_argument("--seeds", type=int, default=None,
+                   help="seeds per run (default: the experiment's own count for the scale, else 1)")
     s.add_argument("--out", default="runs")
     s.add_argument("--quiet", action="store_true")
 

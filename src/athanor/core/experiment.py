@@ -62,17 +62,23 @@ def mean(records: Sequence[RunRecord], label: str, key: str) -> float:
     return float(np.mean(vals)) if vals else math.nan
 
 
-def run_experiment(name: str, *, scale: str = "quick", seeds: int = 1, out: Path | str = "runs",
+def run_experiment(name: str, *, scale: str = "quick", seeds: int | None = None, out: Path | str = "runs",
                    progress: bool = True) -> Path:
+    """Run every run of experiment ``name`` at ``scale`` for seeds 0..seeds-1, then analyse; returns its folder.
+
+    ``seeds`` None takes the experiment's own count for the scale (its module's ``SEEDS[scale]``), else 1.
+    """
     from athanor.core.runloop import start_run
     from athanor.experiments import get_experiment
     from athanor.report.html import gallery
 
     if scale not in SCALES:
         raise ConfigError(f"unknown scale '{scale}'; choose one of {', '.join(SCALES)}")
+    module = get_experiment(name)
+    if seeds is None:
+        seeds = int(getattr(module, "SEEDS", {}).get(scale, 1))
     if seeds < 1:
         raise ConfigError(f"--seeds must be at least 1, got {seeds}")
-    module = get_experiment(name)
     specs = module.runs(scale)
     out = Path(out)
     exp_dir = unique_dir(out / name, timestamp())

@@ -627,4 +627,5 @@ def BASELINE(cfg: Config) -> dict:
     """The PyTorch eager implementation of the same update, timed in this process (``athanor bench``)."""
     from athanor.systems.offline_rl import torch_baseline
 
-    return torch_baseline.measure(batch=cfg.batch_size, hidden=cfg.hidden, head=cfg.head, n_tokens=cfg.n_tokens)
+    return torch_baseline.measure(batch=cfg.batch_size, hidden=cfg.hidden, head=cfg.head, n_tokens=cfg.n_tokens,
+                                  layer_norm=cfg.layer_norm)

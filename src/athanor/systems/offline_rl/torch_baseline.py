@@ -37,16 +37,18 @@ def _torch():
     return torch
 
 
-def _mlp(torch, inp: int, hidden: int, out: int):
+def _mlp(torch, inp: int, hidden: int, out: int, layer_norm: bool = False):
     nn = torch.nn
-    return nn.Sequential(nn.Linear(inp, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+    norm = (lambda: nn.LayerNorm(hidden)) if layer_norm else nn.Identity
+    return nn.Sequential(nn.Linear(inp, hidden), nn.ReLU(), norm(), nn.Linear(hidden, hidden), nn.ReLU(), norm(),
                          nn.Linear(hidden, out))
 
 
-def _build(torch, head: str, hidden: int, obs_dim: int, act_dim: int, n_tokens: int) -> dict[str, Any]:
-    q1, q2 = _mlp(torch, obs_dim + act_dim, hidden, 1), _mlp(torch, obs_dim + act_dim, hidden, 1)
+def _build(torch, head: str, hidden: int, obs_dim: int, act_dim: int, n_tokens: int,
+           layer_norm: bool) -> dict[str, Any]:
+    q1, q2 = (_mlp(torch, obs_dim + act_dim, hidden, 1, layer_norm) for _ in range(2))
     critic = torch.nn.ModuleList([q1, q2])
-    value = _mlp(torch, obs_dim, hidden, 1)
+    value = _mlp(torch, obs_dim, hidden, 1, layer_norm)
     actor = _mlp(torch, obs_dim, hidden, n_tokens if head == "awr_discrete" else act_dim)
     log_std = torch.nn.Parameter(torch.zeros(act_dim))
     actor_params = list(actor.parameters()) + ([log_std] if head == "awr" else [])
@@ -68,12 +70,14 @@ def _twin(critic, s, a):
 
 def make_update(head: str = "awr", *, expectile: float = 0.9, beta: float = 10.0, discount: float = 0.99,
                 tau: float = 0.005, adv_clip: float = 100.0, bc_alpha: float = 0.003, hidden: int = 256,
-                n_tokens: int = 256, obs_dim: int = 2, act_dim: int = 2):
-    """Build the networks and return ``update(batch) -> None`` (one IQL gradient step) and the nets."""
+                n_tokens: int = 256, obs_dim: int = 2, act_dim: int = 2, layer_norm: bool = True):
+    """Build the networks and return ``update(batch) -> None`` (one IQL gradient step) and the nets.
+
+    ``layer_norm`` puts a LayerNorm after each hidden ReLU of V and Q, as the JAX agent's default does."""
     torch = _torch()
     if head not in HEADS:
         raise AthanorError(f"unknown head '{head}' for the torch baseline; choose one of {', '.join(HEADS)}")
-    m = _build(torch, head, hidden, obs_dim, act_dim, n_tokens)
+    m = _build(torch, head, hidden, obs_dim, act_dim, n_tokens, layer_norm)
     centres = torch.rand(n_tokens, act_dim) * 2 - 1
 
     def update(s, a, r, mask, s2):
@@ -138,7 +142,7 @@ def _dataset(torch, n: int, obs_dim: int, act_dim: int, seed: int):
 
 
 def block_timer(batch: int = 256, hidden: int = 256, head: str = "awr", n_tokens: int = 256, *,
-                compiled: bool = False, dataset_size: int = 100_000, seed: int = 0):
+                compiled: bool = False, dataset_size: int = 100_000, seed: int = 0, layer_norm: bool = True):
     """``run(n) -> seconds`` for n eager (or ``torch.compile``d) updates on batches drawn from a synthetic dataset.
 
     The first call of a compiled update compiles it; time a warm-up block before the measured ones.
@@ -147,7 +151,7 @@ def block_timer(batch: int = 256, hidden: int = 256, head: str = "awr", n_tokens
     torch.manual_seed(seed)
     obs, actions, rewards, masks, next_obs = _dataset(torch, dataset_size, 2, 2, seed)
     g = torch.Generator().manual_seed(seed + 1)
-    update, _ = make_update(head, hidden=hidden, n_tokens=n_tokens)
+    update, _ = make_update(head, hidden=hidden, n_tokens=n_tokens, layer_norm=layer_norm)
     fn = torch.compile(update) if compiled else update
 
     def run(n: int) -> float:
@@ -162,7 +166,7 @@ def block_timer(batch: int = 256, hidden: int = 256, head: str = "awr", n_tokens
 
 def measure(batch: int = 256, hidden: int = 256, updates: int = 300, warmup: int = 30, head: str = "awr",
             n_tokens: int = 256, compile: bool = False, dataset_size: int = 100_000, seed: int = 0,
-            blocks: int = 3) -> dict:
+            blocks: int = 3, layer_norm: bool = True) -> dict:
     """Steady-state IQL updates/s of the eager PyTorch implementation (and, with ``compile``, torch.compile).
 
     The ``updates`` are timed in ``blocks`` equal blocks and ``per_s`` is the fastest block's rate: a block
@@ -171,18 +175,19 @@ def measure(batch: int = 256, hidden: int = 256, updates: int = 300, warmup: int
     "torch", ...}``; ``per_s`` is always the eager figure.
     """
     torch = _torch()
-    run = block_timer(batch, hidden, head, n_tokens, dataset_size=dataset_size, seed=seed)
+    run = block_timer(batch, hidden, head, n_tokens, dataset_size=dataset_size, seed=seed, layer_norm=layer_norm)
     run(warmup)
     size = max(1, updates // blocks)
     rates = [size / run(size) for _ in range(blocks)]
     out = {"unit": "updates", "per_s": round(max(rates), 2), "block_per_s": [round(r, 2) for r in rates],
            "impl": "torch eager (Adam per network, one backward per loss)", "head": head, "batch": batch,
-           "hidden": hidden, "updates_timed": size * blocks,
+           "hidden": hidden, "layer_norm": layer_norm, "updates_timed": size * blocks,
            "threads": torch.get_num_threads(), "torch": torch.__version__,
            "note": "default torch threads; under CPU contention torch eager collapses, so on a shared machine "
                    "this baseline is pessimistic"}
     if compile:
-        run_c = block_timer(batch, hidden, head, n_tokens, compiled=True, dataset_size=dataset_size, seed=seed)
+        run_c = block_timer(batch, hidden, head, n_tokens, compiled=True, dataset_size=dataset_size, seed=seed,
+                            layer_norm=layer_norm)
         out["compile_s"] = round(run_c(1), 2)
         run_c(warmup)
         out["compiled_per_s"] = round(max(size / run_c(size) for _ in range(blocks)), 2)
