@@ -304,6 +304,11 @@ def test_world_to_pixel_lands_on_the_goal_and_walls():
     np.testing.assert_array_equal(img[r, c], maze.WALL.astype(np.uint8))
     art = iql.trajectories_image(task, [np.stack([task.init_xy, task.goal_xy])])
     assert art.shape == img.shape and art.dtype == np.uint8 and (art != img).any()
+    r, c = np.floor(maze.world_to_pixel(task, task.init_xy, 320)).astype(int)
+    np.testing.assert_array_equal(art[r, c], iql.TRAJ_COLOURS[0].astype(np.uint8))  # start: the path's colour
+    assert (art[r - 3, c] == 255).all()  # ringed in white
+    r, c = np.floor(maze.world_to_pixel(task, task.goal_xy, 320)).astype(int)
+    assert (art[r, c] == 0).all()  # end: black
 
 
 def test_step_is_deterministic_and_finite():

@@ -569,7 +569,8 @@ TRAJ_COLOURS = np.array([[31, 119, 180], [255, 127, 14], [44, 160, 44], [148, 10
 
 
 def trajectories_image(task, paths: list[np.ndarray], size: int = 320) -> np.ndarray:
-    """The maze image with each path (T_i, 2) drawn as a 3-pixel-wide line of its own colour, ends marked."""
+    """The maze image with each path (T_i, 2) drawn as a 3-pixel-wide line of its own colour; its start is a
+    white-ringed square of that colour, its end a black square."""
     from athanor.systems.offline_rl import maze
 
     img = maze.maze_image(task, size).astype(np.float64)
@@ -585,6 +586,9 @@ def trajectories_image(task, paths: list[np.ndarray], size: int = 320) -> np.nda
             for dc in (-1, 0, 1):
                 rc = np.clip(cells + np.array([dr, dc]), 0, size - 1)
                 img[rc[:, 0], rc[:, 1]] = 0.25 * img[rc[:, 0], rc[:, 1]] + 0.75 * colour
+        r0, c0 = np.clip(np.floor(px[0]).astype(np.int64), 3, size - 4)
+        img[r0 - 3:r0 + 4, c0 - 3:c0 + 4] = 255.0
+        img[r0 - 2:r0 + 3, c0 - 2:c0 + 3] = colour
         end = np.clip(np.floor(px[-1]).astype(np.int64), 2, size - 3)
         img[end[0] - 2:end[0] + 3, end[1] - 2:end[1] + 3] = 0.0
     return np.round(img).astype(np.uint8)
