@@ -27,12 +27,11 @@ seeds and the per-seed values are in ``measured``):
    succeed equally within noise: |difference| <= 2 binomial standard errors of the pooled rate over all
    episodes; inconclusive when neither succeeds at all (nothing to compare).
 
-Scales: ``tiny`` (seconds; every verdict inconclusive), ``quick`` (15k updates per run; 11 minutes measured on a
-loaded machine), ``full`` (60k updates per run; 66 minutes measured with ``--seeds 2`` on a loaded machine, an
-estimated 40 on idle cores). The systems' own `full` preset is the source's 1M updates (51-63 minutes per run on 2
-cores, projected from the measured update rate), which this experiment cannot afford five times
-over; see ``SCALE_OVERRIDES``. Run ``athanor experiment offline-rl --scale full --seeds 2`` (``SEEDS`` lists the
-seeds each scale is meant for; the experiment runner takes the count from ``--seeds``).
+Scales: ``tiny`` (seconds; every verdict inconclusive), ``quick`` (15k updates per run, one seed), ``full`` (60k
+updates per run, two seeds: 51 minutes measured on 2 idle cores). The systems' own `full` preset is the source's
+1M updates (about an hour per run on 2 cores, see BENCHMARKS.md), which this experiment cannot afford ten times
+over; see ``SCALE_OVERRIDES``. Run ``athanor experiment offline-rl --scale full`` (``SEEDS`` gives each scale's
+seed count when ``--seeds`` is not given).
 """
 
 from __future__ import annotations
@@ -260,8 +259,8 @@ def analyse(records, scale: str) -> Analysis:
         notes.append("quick scale trains 15k updates per run, far below the source's 1M; verdicts count at 'full'")
     if scale != "tiny":
         notes.append(f"each run trains {SCALE_OVERRIDES[scale]['steps']:,} updates, not the source's 1M (the time "
-                     "budget of this scale); success from the task's own start (success_task_start) needs values "
-                     "that resolve ~200-step horizons and may stay at 0 this early")
+                     "budget of this scale); success_task_start (episodes from the task's far corner, 200+ steps "
+                     "from the goal) is reported beside the judged random-start success")
     seeds = len({r.seed for r in records})
     if seeds < SEEDS[scale]:
         notes.append(f"{seeds} seed(s) ran; this scale is meant for --seeds {SEEDS[scale]}")
