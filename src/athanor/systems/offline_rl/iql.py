@@ -73,8 +73,9 @@ Deviations from the source, all deliberate:
 - LayerNorm after each hidden layer of V and Q (``layer_norm``, on by default), as OGBench's IQL has; the
   original IQL has none. Without it the value network extrapolates past the goal: after 60k updates V reached
   +19 in the corner of the goal cell (every true value is <= 0 under r - 1), the bootstrapped targets kept the
-  bubble alive, and every head steered into that corner instead of the goal. With LayerNorm V peaks within
-  0.5 of the goal.
+  bubble alive, and every head steered into that corner instead of the goal. With LayerNorm the bump shrinks
+  to about +2 at the corner the agent cannot reach (the point's radius keeps it 0.7 from the walls), and the
+  heads reach the goal.
 - evaluation: ``eval_episodes`` episodes at each periodic evaluation and ``final_episodes`` at the end (the
   claims read the final ones), run side by side. With ``eval_start="random"`` (the default) an episode starts in a
   uniformly drawn free cell other than the goal's, as D4RL's maze2d resets (the post's benchmark); with
