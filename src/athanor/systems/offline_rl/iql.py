@@ -75,7 +75,9 @@ Deviations from the source, all deliberate:
   +19 in the corner of the goal cell (every true value is <= 0 under r - 1), the bootstrapped targets kept the
   bubble alive, and every head steered into that corner instead of the goal. With LayerNorm the bump shrinks
   to about +2 at the corner the agent cannot reach (the point's radius keeps it 0.7 from the walls), and the
-  heads reach the goal.
+  heads reach the goal. The LayerNorm has no learned scale and shift (OGBench's has): the Dense layer after it
+  maps W (g * x + b) + c = (W diag g) x + (W b + c), so they add no functions, and without their parameters
+  the update runs about 10% faster on CPU.
 - evaluation: ``eval_episodes`` episodes at each periodic evaluation and ``final_episodes`` at the end (the
   claims read the final ones), run side by side. With ``eval_start="random"`` (the default) an episode starts in a
   uniformly drawn free cell other than the goal's, as D4RL's maze2d resets (the post's benchmark); with
@@ -107,6 +109,7 @@ DDPG_BC_ALPHA = 0.003  # the ddpg_bc head's default bc_alpha (see the module doc
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0  # IQL's clip of the Gaussian head's log-std
 N_SECTORS, MODE_SHARE, MOVE_NORM, CIRCLE_NORM = 16, 0.1, 0.5, 0.8  # the `modes` / `circle_frac` definitions
 KMEANS_FIT_MAX = 65_536  # dataset actions k-means is fitted on (a fixed random subset when there are more)
+SCAN_UNROLL = 2  # updates per loop iteration inside `step`; lets XLA overlap the tail of one update with the next
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,14 +172,15 @@ class State(struct.PyTreeNode):
 class MLP(nn.Module):
     hidden: int
     out: int
-    layer_norm: bool = False  # LayerNorm after each hidden ReLU (OGBench's value networks)
+    layer_norm: bool = False  # LayerNorm after each hidden ReLU (OGBench's value networks), without scale/shift
 
     @nn.compact
     def __call__(self, x):
         for _ in range(2):
             x = nn.relu(nn.Dense(self.hidden)(x))
             if self.layer_norm:
-                x = nn.LayerNorm()(x)
+                # the next Dense absorbs a learned scale and shift, so they add no functions (module docstring)
+                x = nn.LayerNorm(use_scale=False, use_bias=False)(x)
         return nn.Dense(self.out)(x)
 
 
@@ -460,7 +464,8 @@ def step(state: State, data: dict, cfg: Config) -> tuple[State, dict[str, jax.Ar
         return (params, polyak(target, params["critic"], cfg.tau), opt_state), {"loss": loss, **info}
 
     (params, target, opt_state), infos = jax.lax.scan(
-        update, (state.params, state.target, state.opt_state), jax.random.split(sub, cfg.inner_steps))
+        update, (state.params, state.target, state.opt_state), jax.random.split(sub, cfg.inner_steps),
+        unroll=SCAN_UNROLL)
     return state.replace(params=params, target=target, opt_state=opt_state, key=key), \
         jax.tree_util.tree_map(jnp.mean, infos)
 

@@ -39,7 +39,7 @@ def _torch():
 
 def _mlp(torch, inp: int, hidden: int, out: int, layer_norm: bool = False):
     nn = torch.nn
-    norm = (lambda: nn.LayerNorm(hidden)) if layer_norm else nn.Identity
+    norm = (lambda: nn.LayerNorm(hidden, elementwise_affine=False)) if layer_norm else nn.Identity
     return nn.Sequential(nn.Linear(inp, hidden), nn.ReLU(), norm(), nn.Linear(hidden, hidden), nn.ReLU(), norm(),
                          nn.Linear(hidden, out))
 
@@ -73,7 +73,8 @@ def make_update(head: str = "awr", *, expectile: float = 0.9, beta: float = 10.0
                 n_tokens: int = 256, obs_dim: int = 2, act_dim: int = 2, layer_norm: bool = True):
     """Build the networks and return ``update(batch) -> None`` (one IQL gradient step) and the nets.
 
-    ``layer_norm`` puts a LayerNorm after each hidden ReLU of V and Q, as the JAX agent's default does."""
+    ``layer_norm`` puts a LayerNorm without scale and shift after each hidden ReLU of V and Q, as the JAX agent's
+    default does."""
     torch = _torch()
     if head not in HEADS:
         raise AthanorError(f"unknown head '{head}' for the torch baseline; choose one of {', '.join(HEADS)}")
