@@ -100,6 +100,28 @@ def test_loss_matches_the_equations_and_each_net_gets_its_own_gradient(layer_nor
             np.testing.assert_allclose(x, y_, rtol=1e-4, atol=1e-7)
 
 
+@pytest.mark.parametrize("which", ["target", "online"])
+def test_ddpg_actor_climbs_the_chosen_critic_and_leaves_it_alone(which):
+    cfg = cfg_for("ddpg", ddpg_critic=which, stat_states=32)
+    data = _synthetic(cfg)
+    state = iql.init(cfg, jax.random.PRNGKey(1), data)
+    target = jax.tree_util.tree_map(lambda x: x + 0.05, state.params["critic"])  # target != online
+    batch = {k: data[k][:64] for k in ("obs", "actions", "next_obs", "rewards", "masks")}
+    _, info = iql.iql_loss(state.params, target, batch, data, cfg)
+
+    s = (batch["obs"] - data["obs_mean"]) / data["obs_std"]
+    pi = jnp.tanh(iql._actor(cfg).apply({"params": state.params["actor"]}, s)[0])
+    climbed = target if which == "target" else state.params["critic"]
+    q_pi = np.minimum(*[np.asarray(q) for q in iql._critic(cfg).apply({"params": climbed}, s, pi)])
+    assert float(info["actor_loss"]) == pytest.approx(-np.mean(q_pi), rel=1e-4)
+    # the actor's loss sends no gradient into the critic it climbs: the critic's gradient is the Q loss's alone
+    g_all = jax.grad(lambda pc: iql.iql_loss({**state.params, "critic": pc}, target, batch, data, cfg)[0])
+    g_q = jax.grad(lambda pc: iql.iql_loss({**state.params, "critic": pc}, target, batch, data, cfg)[1]["q_loss"])
+    for x, y in zip(jax.tree_util.tree_leaves(g_all(state.params["critic"])),
+                    jax.tree_util.tree_leaves(g_q(state.params["critic"])), strict=True):
+        np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-7)
+
+
 # --------------------------------------------------------------------------------- heads on a bandit
 
 

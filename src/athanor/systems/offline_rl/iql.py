@@ -22,7 +22,8 @@ The policy is extracted from A(s, a) = u - V(s) (stop-gradient) by one of four h
                   L = -E[ min(exp(beta * A), adv_clip) * log softmax(logits(s))[token(a)] ];
                   evaluation acts with the centre of the most probable token.
     ddpg          deterministic mu(s), trained through the critic:  L = -E[ min(Q1, Q2)_target(s, tanh(mu(s))) ]
-                  + bc_alpha * E[ ||tanh(mu(s)) - a||^2 ]  (bc_alpha = 0 by default, as in the post).
+                  + bc_alpha * E[ ||tanh(mu(s)) - a||^2 ]  (bc_alpha = 0 by default, as in the post; the
+                  online critic instead of the target with ``ddpg_critic="online"``).
     ddpg_bc       DDPG+BC with the TD3+BC / Park et al. normalisation of the Q term:
                   L = -E[ Q(s, tanh(mu(s))) ] / sg(E[ |Q(s, tanh(mu(s)))| ]) + bc_alpha * E[ ||tanh(mu(s)) - a||^2 ].
 
@@ -53,13 +54,13 @@ post saw ~0.4 on maze2d).
 
 Deviations from the source, all deliberate:
 - the three losses are summed and differentiated in one backward pass with one Adam over all parameters.
-  Each network's gradient still comes from its own loss only (targets are stop-gradients and the actor reads
-  the target critic), so this equals separate optimisers with the same learning rate except that V, Q and the
-  actor all see the values from before this update (the reference updates V first). One fused backward is what
-  makes the update fast on CPU.
-- every head reads the *target* critic: the AWR advantage as in IQL, and the DDPG objective too (DDPG usually
-  differentiates the online critic). The target is a ~200-update average of the online critic; using it keeps
-  the actor's gradient away from the critic's parameters without a second pass through the online critic.
+  Each network's gradient still comes from its own loss only (targets are stop-gradients and the critic the
+  actor reads is a constant), so this equals separate optimisers with the same learning rate except that V, Q
+  and the actor all see the values from before this update (the reference updates V first). One fused backward
+  is what makes the update fast on CPU.
+- every head reads the *target* critic by default: the AWR advantage as in IQL, and the DDPG objective too
+  (DDPG usually differentiates the online critic; ``ddpg_critic="online"`` does that, through a stop-gradient on
+  the critic's parameters, at the same cost). The target is a ~200-update average of the online critic.
 - observations are standardised with the dataset's mean and std before every network (the raw maze
   coordinates span tens of units).
 - no cosine decay of the actor's learning rate (IQL decays it; the post's code is silent).
@@ -77,7 +78,7 @@ Deviations from the source, all deliberate:
   to about +2 at the corner the agent cannot reach (the point's radius keeps it 0.7 from the walls), and the
   heads reach the goal. The LayerNorm has no learned scale and shift (OGBench's has): the Dense layer after it
   maps W (g * x + b) + c = (W diag g) x + (W b + c), so they add no functions, and without their parameters
-  the update runs about 10% faster on CPU.
+  the update is faster on CPU (together with ``SCAN_UNROLL``, 10-14%; BENCHMARKS.md).
 - evaluation: ``eval_episodes`` episodes at each periodic evaluation and ``final_episodes`` at the end (the
   claims read the final ones), run side by side. With ``eval_start="random"`` (the default) an episode starts in a
   uniformly drawn free cell other than the goal's, as D4RL's maze2d resets (the post's benchmark); with
@@ -139,6 +140,7 @@ class Config(TrainConfig):
     discretiser: str = param("kmeans", choices=("kmeans", "bins"))  # author's code: k-means tokens
     n_tokens: int = param(256, lo=2)  # author's code: 1024 (see deviations)
     kmeans_iters: int = param(50, lo=1)  # Lloyd iterations
+    ddpg_critic: str = param("target", choices=("target", "online"))  # the critic the DDPG heads' actor climbs
     eval_action: str = param("tanh", choices=("tanh", "clip"))  # post 01: tanh(mu) vs clip(mu, -1, 1)
     eval_episodes: int = param(30, lo=1)  # episodes per periodic evaluation, run side by side
     final_episodes: int = param(100, lo=1)  # episodes of the final evaluation (the claims read it)
@@ -397,8 +399,9 @@ def init(cfg: Config, key: jax.Array, data) -> State:
 # ---------------------------------------------------------------------------------------------- the update
 
 
-def actor_loss(actor_params, target, s, a, adv, cfg: Config, centres=None) -> tuple[jax.Array, dict]:
-    """The head's policy loss on normalised states s (n, 2), data actions a and advantages adv (n,)."""
+def actor_loss(actor_params, critic, s, a, adv, cfg: Config, centres=None) -> tuple[jax.Array, dict]:
+    """The head's policy loss on normalised states s (n, 2), data actions a and advantages adv (n,); the DDPG
+    heads differentiate the critic with parameters ``critic`` (constants here) at their actions."""
     out, log_std = _actor(cfg).apply({"params": actor_params}, s)
     if cfg.head == "awr":
         log_std = jnp.clip(log_std, LOG_STD_MIN, LOG_STD_MAX)
@@ -414,7 +417,7 @@ def actor_loss(actor_params, target, s, a, adv, cfg: Config, centres=None) -> tu
         return -jnp.mean(w * picked), {"weight_mean": jnp.mean(w), "clip_frac": jnp.mean(w >= cfg.adv_clip),
                                        "token_entropy": entropy}
     pi = jnp.tanh(out)
-    q1, q2 = _critic(cfg).apply({"params": target}, s, pi)
+    q1, q2 = _critic(cfg).apply({"params": critic}, s, pi)
     q_pi = jnp.minimum(q1, q2)
     bc = jnp.mean(jnp.sum(jnp.square(pi - a), axis=-1))
     q_term = -jnp.mean(q_pi)
@@ -439,7 +442,8 @@ def iql_loss(params, target, batch: dict, data: dict, cfg: Config) -> tuple[jax.
     q1, q2 = critic.apply({"params": params["critic"]}, s, a)
     q_loss = jnp.mean(jnp.square(q1 - y) + jnp.square(q2 - y))
     adv = jax.lax.stop_gradient(u - v)
-    pi_loss, info = actor_loss(params["actor"], target, s, a, adv, cfg, data.get("centres"))
+    climb = target if cfg.ddpg_critic == "target" else jax.lax.stop_gradient(params["critic"])
+    pi_loss, info = actor_loss(params["actor"], climb, s, a, adv, cfg, data.get("centres"))
     return v_loss + q_loss + pi_loss, {"v_loss": v_loss, "q_loss": q_loss, "actor_loss": pi_loss,
                                        "q_mean": jnp.mean(u), "v_mean": jnp.mean(v), "adv_mean": jnp.mean(adv),
                                        **info}
