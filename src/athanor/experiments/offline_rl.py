@@ -28,10 +28,10 @@ seeds and the per-seed values are in ``measured``):
    episodes; inconclusive when neither succeeds at all (nothing to compare).
 
 Scales: ``tiny`` (seconds; every verdict inconclusive), ``quick`` (15k updates per run, one seed), ``full`` (60k
-updates per run, two seeds: 51 minutes measured on 2 idle cores). The systems' own `full` preset is the source's
-1M updates (about an hour per run on 2 cores, see BENCHMARKS.md), which this experiment cannot afford ten times
-over; see ``SCALE_OVERRIDES``. Run ``athanor experiment offline-rl --scale full`` (``SEEDS`` gives each scale's
-seed count when ``--seeds`` is not given).
+updates per run, two seeds: 41 minutes measured on 2 idle cores). The systems' own `full` preset is the source's
+1M updates (54 minutes measured for the awr head on 2 cores, see BENCHMARKS.md), which this experiment cannot
+afford ten times over; see ``SCALE_OVERRIDES``. Run ``athanor experiment offline-rl --scale full`` (``SEEDS``
+gives each scale's seed count when ``--seeds`` is not given).
 """
 
 from __future__ import annotations
