@@ -64,13 +64,32 @@ def _synthetic(cfg, n=512, seed=0):
     return iql.prepare(obs, act, obs + 0.2 * act, r, 1 - r, cfg, jax.random.PRNGKey(seed))
 
 
-@pytest.mark.parametrize("layer_norm", [False, True])
-def test_loss_matches_the_equations_and_each_net_gets_its_own_gradient(layer_norm):
-    cfg = cfg_for("awr", expectile=0.7, discount=0.9, stat_states=32, layer_norm=layer_norm)
+def _loss_setup(cfg):
+    """Synthetic data, a fresh state, a target critic that differs from the online one, and a batch of 64."""
     data = _synthetic(cfg)
     state = iql.init(cfg, jax.random.PRNGKey(1), data)
     target = jax.tree_util.tree_map(lambda x: x + 0.05, state.params["critic"])  # target != online
     batch = {k: data[k][:64] for k in ("obs", "actions", "next_obs", "rewards", "masks")}
+    return data, state, target, batch
+
+
+def _assert_own_gradient(net, own_loss, state, target, batch, data, cfg):
+    """The summed loss's gradient for ``net`` equals the gradient of ``net``'s own loss term alone."""
+    def grad_of(term):
+        def f(p):
+            total, info = iql.iql_loss({**state.params, net: p}, target, batch, data, cfg)
+            return total if term is None else info[term]
+        return jax.jit(jax.grad(f))(state.params[net])
+
+    for x, y in zip(jax.tree_util.tree_leaves(grad_of(None)), jax.tree_util.tree_leaves(grad_of(own_loss)),
+                    strict=True):
+        np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize("layer_norm", [False, True])
+def test_loss_matches_the_equations_and_each_net_gets_its_own_gradient(layer_norm):
+    cfg = cfg_for("awr", expectile=0.7, discount=0.9, stat_states=32, layer_norm=layer_norm)
+    data, state, target, batch = _loss_setup(cfg)
     loss, info = iql.iql_loss(state.params, target, batch, data, cfg)
 
     norm = lambda s: (s - data["obs_mean"]) / data["obs_std"]  # noqa: E731
@@ -90,23 +109,14 @@ def test_loss_matches_the_equations_and_each_net_gets_its_own_gradient(layer_nor
     # the maze reward shift: rewards in {0, 1} become {-1, 0}
     assert set(np.unique(np.asarray(data["rewards"]))) <= {-1.0, 0.0}
 
-    grads = jax.jit(jax.grad(lambda p: iql.iql_loss(p, target, batch, data, cfg)[0]))(state.params)
-    g_value = jax.jit(jax.grad(lambda pv: iql.iql_loss({**state.params, "value": pv}, target, batch, data, cfg)[1]
-                               ["v_loss"]))(state.params["value"])
-    g_critic = jax.jit(jax.grad(lambda pc: iql.iql_loss({**state.params, "critic": pc}, target, batch, data,
-                                                        cfg)[1]["q_loss"]))(state.params["critic"])
-    for got, want in ((grads["value"], g_value), (grads["critic"], g_critic)):
-        for x, y_ in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want), strict=True):
-            np.testing.assert_allclose(x, y_, rtol=1e-4, atol=1e-7)
+    _assert_own_gradient("value", "v_loss", state, target, batch, data, cfg)
+    _assert_own_gradient("critic", "q_loss", state, target, batch, data, cfg)
 
 
 @pytest.mark.parametrize("which", ["target", "online"])
 def test_ddpg_actor_climbs_the_chosen_critic_and_leaves_it_alone(which):
     cfg = cfg_for("ddpg", ddpg_critic=which, stat_states=32)
-    data = _synthetic(cfg)
-    state = iql.init(cfg, jax.random.PRNGKey(1), data)
-    target = jax.tree_util.tree_map(lambda x: x + 0.05, state.params["critic"])  # target != online
-    batch = {k: data[k][:64] for k in ("obs", "actions", "next_obs", "rewards", "masks")}
+    data, state, target, batch = _loss_setup(cfg)
     _, info = iql.iql_loss(state.params, target, batch, data, cfg)
 
     s = (batch["obs"] - data["obs_mean"]) / data["obs_std"]
@@ -115,11 +125,7 @@ def test_ddpg_actor_climbs_the_chosen_critic_and_leaves_it_alone(which):
     q_pi = np.minimum(*[np.asarray(q) for q in iql._critic(cfg).apply({"params": climbed}, s, pi)])
     assert float(info["actor_loss"]) == pytest.approx(-np.mean(q_pi), rel=1e-4)
     # the actor's loss sends no gradient into the critic it climbs: the critic's gradient is the Q loss's alone
-    g_all = jax.grad(lambda pc: iql.iql_loss({**state.params, "critic": pc}, target, batch, data, cfg)[0])
-    g_q = jax.grad(lambda pc: iql.iql_loss({**state.params, "critic": pc}, target, batch, data, cfg)[1]["q_loss"])
-    for x, y in zip(jax.tree_util.tree_leaves(g_all(state.params["critic"])),
-                    jax.tree_util.tree_leaves(g_q(state.params["critic"])), strict=True):
-        np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-7)
+    _assert_own_gradient("critic", "q_loss", state, target, batch, data, cfg)
 
 
 # --------------------------------------------------------------------------------- heads on a bandit
