@@ -43,6 +43,11 @@ def _host_scalars(info: dict) -> dict[str, float]:
     return {k: float(np.asarray(v)) for k, v in info.items()}
 
 
+def init_key(seed: int) -> jax.Array:
+    """The key a run of ``seed`` initialises its state with (``module.init(cfg, init_key(seed), data)``)."""
+    return jax.random.fold_in(jax.random.PRNGKey(seed), 0x1A17)
+
+
 def _eval_key(seed: int, step: int) -> jax.Array:
     return jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(seed), 0x0E7A1), step)
 
@@ -113,8 +118,7 @@ def _loop(spec: SystemSpec, module: Any, cfg: Any, run_dir: Path, seed: int, res
     metrics_path = run_dir / "metrics.jsonl"
     config_dict = C.to_dict(cfg)
     data = module.load_data(cfg)
-    k_init = jax.random.fold_in(jax.random.PRNGKey(seed), 0x1A17)
-    state = module.init(cfg, k_init, data)
+    state = module.init(cfg, init_key(seed), data)
     done = 0
     if resume_from is not None:
         state, record = checkpoint.restore(resume_from, state)
@@ -185,4 +189,4 @@ def _loop(spec: SystemSpec, module: Any, cfg: Any, run_dir: Path, seed: int, res
     return RunResult(run_dir, "completed", done, final)
 
 
-__all__ = ["RunResult", "start_run", "resume_run", "resolve_config"]
+__all__ = ["RunResult", "start_run", "resume_run", "resolve_config", "init_key"]
