@@ -7,6 +7,7 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from athanor.core.errors import ConfigError
@@ -350,6 +351,37 @@ def test_step_is_deterministic_and_finite():
     assert all(np.isfinite(float(v)) for v in outs[0][1].values())
     for x, y in zip(outs[0][0], outs[1][0], strict=True):
         np.testing.assert_array_equal(x, y)
+
+
+def _leaves_equal(a, b):
+    return all(np.array_equal(x, y) for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b),
+                                                   strict=True))
+
+
+@pytest.mark.parametrize("head", ["awr", "ddpg"])
+def test_actor_warmup_holds_the_actor_for_exactly_n_updates(head):
+    base = dataclasses.replace(cfg_for(head, stat_states=16), batch_size=32, inner_steps=5)
+    data = _synthetic(base)
+
+    def after_five(warmup):
+        cfg = dataclasses.replace(base, actor_warmup=warmup)
+        state = iql.init(cfg, jax.random.PRNGKey(0), data)
+        return state, iql.step(state, data, cfg)[0]
+
+    start, held = after_five(5)  # updates 0-4 are all inside the warm-up
+    _, moved = after_five(4)  # update 4 is the actor's first step
+    _, plain = after_five(0)
+    assert _leaves_equal(held.params["actor"], start.params["actor"])
+    assert not _leaves_equal(moved.params["actor"], start.params["actor"])
+    assert not _leaves_equal(plain.params["actor"], start.params["actor"])
+    # the actor's Adam moments follow its gradients during the warm-up
+    first_moment = optax.tree_utils.tree_get(held.opt_state, "mu")["actor"]
+    assert any(float(jnp.abs(m).max()) > 0 for m in jax.tree_util.tree_leaves(first_moment))
+    for net in ("critic", "value"):  # V and Q never read the actor: the warm-up leaves them untouched
+        for x, y in zip(jax.tree_util.tree_leaves(held.params[net]), jax.tree_util.tree_leaves(plain.params[net]),
+                        strict=True):
+            np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
+        assert not _leaves_equal(held.params[net], start.params[net])
 
 
 @pytest.mark.slow

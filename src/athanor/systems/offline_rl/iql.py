@@ -62,6 +62,11 @@ Deviations from the source, all deliberate:
   (DDPG usually differentiates the online critic; ``ddpg_critic="online"`` does that, through a stop-gradient on
   the critic's parameters, at the same cost). The target is a ~200-update average of the online critic. At 60k
   updates DDPG collapsed in 1 of 4 seeds on the target critic and 3 of 4 on the online one (RESULTS.md).
+- ``actor_warmup`` (0 by default, as in the source) holds the actor still for its first N updates: its steps are
+  multiplied by 0 while its Adam moments follow its gradients. Without it, seed 0's DDPG actor follows the
+  untrained critic's action gradient into tanh's saturation within 1000 updates (``benchmarks/ddpg_collapse.py``).
+  A 5000-update warm-up rescues that seed but not DDPG: two other seeds then fail. The failing policies park in
+  the goal cell's far corner, where the value network peaks with no data under it (RESULTS.md).
 - observations are standardised with the dataset's mean and std before every network (the raw maze
   coordinates span tens of units).
 - no cosine decay of the actor's learning rate (IQL decays it; the post's code is silent).
@@ -142,6 +147,7 @@ class Config(TrainConfig):
     n_tokens: int = param(256, lo=2)  # author's code: 1024 (see deviations)
     kmeans_iters: int = param(50, lo=1)  # Lloyd iterations
     ddpg_critic: str = param("target", choices=("target", "online"))  # the critic the DDPG heads' actor climbs
+    actor_warmup: int = param(0, lo=0)  # updates before the actor takes its first step (0: the source)
     eval_action: str = param("tanh", choices=("tanh", "clip"))  # post 01: tanh(mu) vs clip(mu, -1, 1)
     eval_episodes: int = param(30, lo=1)  # episodes per periodic evaluation, run side by side
     final_episodes: int = param(100, lo=1)  # episodes of the final evaluation (the claims read it)
@@ -394,7 +400,17 @@ def init(cfg: Config, key: jax.Array, data) -> State:
         "value": _value(cfg).init(k_v, s)["params"],
         "actor": _actor(cfg).init(k_pi, s)["params"],
     }
-    return State(params=params, target=params["critic"], opt_state=optax.adam(cfg.lr).init(params), key=k_state)
+    return State(params=params, target=params["critic"], opt_state=optimizer(cfg).init(params), key=k_state)
+
+
+def optimizer(cfg: Config) -> optax.GradientTransformation:
+    """Adam over all parameters. With ``actor_warmup`` = N > 0 the actor's steps are multiplied by 0 for the first
+    N updates; its Adam moments still follow its gradients, so it starts moving with them already estimated."""
+    adam = optax.adam(cfg.lr)
+    if not cfg.actor_warmup:
+        return adam
+    gate = optax.scale_by_schedule(lambda n: (n >= cfg.actor_warmup).astype(jnp.float32))
+    return optax.chain(adam, optax.masked(gate, {"critic": False, "value": False, "actor": True}))
 
 
 # ---------------------------------------------------------------------------------------------- the update
@@ -457,7 +473,7 @@ def _batch(data: dict, key: jax.Array, n: int) -> dict:
 
 @functools.partial(jax.jit, static_argnames="cfg")
 def step(state: State, data: dict, cfg: Config) -> tuple[State, dict[str, jax.Array]]:
-    tx = optax.adam(cfg.lr)
+    tx = optimizer(cfg)
     key, sub = jax.random.split(state.key)
 
     def update(carry, k):
