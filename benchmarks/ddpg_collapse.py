@@ -41,6 +41,7 @@ from athanor.systems.offline_rl import iql, maze
 
 CORNERS = jnp.array([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0]])
 SATURATED = 3.0  # |pre-activation| beyond which tanh' = 1 - tanh^2 < 0.01
+EPISODE_SEED = 777  # start cells of the ``ends`` episodes: the same for every run compared
 
 
 def diagnostics(state: iql.State, data: dict, cfg: iql.Config) -> dict:
@@ -75,6 +76,7 @@ def trace(seed: int, updates: int, actor_warmup: int) -> list[dict]:
 
 def ends(run_dir: Path, episodes: int) -> dict:
     meta = json.loads((run_dir / "config.json").read_text())
+    done = json.loads((run_dir / "summary.json").read_text())["steps_done"]
     cfg = C.from_dict(iql.Config, meta["config"])
     data = iql.load_data(cfg)
     state, _ = checkpoint.restore(checkpoint.list_checkpoints(run_dir / "checkpoints")[-1],
@@ -84,7 +86,7 @@ def ends(run_dir: Path, episodes: int) -> dict:
     def policy(obs):
         return np.asarray(iql.policy_action(state.params, data, jnp.asarray(obs, jnp.float32), cfg, cfg.eval_action))
 
-    roll = maze.rollout(policy, task, episodes, seed=777, record=episodes)
+    roll = maze.rollout(policy, task, episodes, seed=EPISODE_SEED, record=episodes)
     stop = roll["xy"][np.arange(episodes), roll["lengths"]] - task.goal_xy  # [episodes, 2] offset from the goal
     failed = stop[~roll["episode_success"]]
     dist = np.linalg.norm(failed, axis=1)
@@ -94,7 +96,7 @@ def ends(run_dir: Path, episodes: int) -> dict:
                                           iql._norm(data, jnp.asarray(task.goal_xy + grid, jnp.float32)))).reshape(-1)
     top = int(np.argmax(v))
     return {"run": run_dir.name, "head": cfg.head, "seed": meta["seed"], "actor_warmup": cfg.actor_warmup,
-            "updates": meta["config"]["steps"], "success": float(roll["success"]), "failed": int(len(failed)),
+            "updates": done, "success": float(roll["success"]), "failed": int(len(failed)),
             "failed_stop_offset_median": np.round(np.median(failed, 0), 2).tolist() if len(failed) else None,
             "failed_stop_distance_median": round(float(np.median(dist)), 2) if len(failed) else None,
             "failed_within_2.5": round(float(np.mean(dist < 2.5)), 2) if len(failed) else None,

@@ -65,6 +65,11 @@ def _synthetic(cfg, n=512, seed=0):
     return iql.prepare(obs, act, obs + 0.2 * act, r, 1 - r, cfg, jax.random.PRNGKey(seed))
 
 
+def _standardise(data, s):
+    """The observation standardisation, written out here rather than taken from the module."""
+    return (s - data["obs_mean"]) / data["obs_std"]
+
+
 def _loss_setup(cfg):
     """Synthetic data, a fresh state, a target critic that differs from the online one, and a batch of 64."""
     data = _synthetic(cfg)
@@ -93,8 +98,7 @@ def test_loss_matches_the_equations_and_each_net_gets_its_own_gradient(layer_nor
     data, state, target, batch = _loss_setup(cfg)
     loss, info = iql.iql_loss(state.params, target, batch, data, cfg)
 
-    norm = lambda s: (s - data["obs_mean"]) / data["obs_std"]  # noqa: E731
-    s, s2, a = norm(batch["obs"]), norm(batch["next_obs"]), batch["actions"]
+    s, s2, a = _standardise(data, batch["obs"]), _standardise(data, batch["next_obs"]), batch["actions"]
     critic, value = iql.TwinCritic(cfg.hidden, layer_norm), iql.MLP(cfg.hidden, 1, layer_norm)
     u = np.minimum(*[np.asarray(q) for q in critic.apply({"params": target}, s, a)])
     v = np.asarray(value.apply({"params": state.params["value"]}, s)[:, 0])
@@ -120,7 +124,7 @@ def test_ddpg_actor_climbs_the_chosen_critic_and_leaves_it_alone(which):
     data, state, target, batch = _loss_setup(cfg)
     _, info = iql.iql_loss(state.params, target, batch, data, cfg)
 
-    s = (batch["obs"] - data["obs_mean"]) / data["obs_std"]
+    s = _standardise(data, batch["obs"])
     pi = jnp.tanh(iql._actor(cfg).apply({"params": state.params["actor"]}, s)[0])
     climbed = target if which == "target" else state.params["critic"]
     q_pi = np.minimum(*[np.asarray(q) for q in iql._critic(cfg).apply({"params": climbed}, s, pi)])
