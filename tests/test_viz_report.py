@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 
 from athanor.core import artifact_io
-from athanor.core.artifact_io import read_metrics, write_artifacts
+from athanor.core.artifact_io import write_artifacts
 from athanor.core.artifacts import Heatmap
 from athanor.core.errors import DataError
+from athanor.core.runs import read_metrics
 from athanor.report.html import experiment_report, fmt_value, gallery, run_report
 from athanor.viz import figures, video
 
@@ -116,6 +117,47 @@ def test_image_grid_converts_float_grey_and_rgba():
         figures.image_grid(np.full((1, 2, 2, 3), np.nan))
 
 
+def test_image_grid_takes_images_of_different_sizes():
+    a = np.zeros((2, 3, 3), np.uint8)
+    b = np.full((4, 1, 3), 200, np.uint8)
+    g = figures.image_grid([a, b], nrow=2, pad=1)
+    assert g.shape == (1 + 4 + 1, 1 + 2 * (3 + 1), 3)  # every cell is the largest height and width
+    assert (g[1:3, 1:4] == 0).all() and (g[3:5, 1:4] == 255).all()  # the small image sits top-left
+    assert (g[1:5, 5:6] == 200).all() and (g[1:5, 6:8] == 255).all()
+
+
+def test_curves_draw_one_line_per_series_value():
+    rows = [{"step": s, "label": lab, "success": v * s} for lab, v in (("a", 1.0), ("b", 2.0)) for s in range(5)]
+    one = figures.curves([r for r in rows if r["label"] == "a"], ["success"], series="label")
+    two = figures.curves(rows, ["success"], series="label")
+    assert one.shape == two.shape and not np.array_equal(one, two)
+    by_x = figures.curves(rows, ["success"], x="success", series="label")  # any numeric field can be x
+    assert _is_rgb_uint8(by_x)
+
+
+def test_scatter2d_free_limits_density_and_grid_panels():
+    pts = np.random.default_rng(0).normal(size=(500, 2)) * [10.0, 0.1] + [100.0, 0.0]
+    dots = figures.scatter2d(pts, title="free limits")
+    dens = figures.scatter2d(pts, density=True, bins=16)
+    assert _is_rgb_uint8(dots) and _is_rgb_uint8(dens) and dots.std() > 5
+    with pytest.raises(ValueError, match=r"\(N, 2\)"):
+        figures.scatter2d(np.zeros((3, 3)))
+    grids = [np.where(np.eye(4) > 0, 1.0, np.nan), np.arange(16.0).reshape(4, 4)]
+    panels = figures.grid_panels(grids, ["a", "b"], extent=(0, 1, 0, 1), label="fitness")
+    assert _is_rgb_uint8(panels) and panels.shape[1] > panels.shape[0]
+    with pytest.raises(ValueError, match="one title per grid"):
+        figures.grid_panels(grids, ["a"], extent=(0, 1, 0, 1))
+
+
+def test_render_turns_a_callers_figure_into_pixels():
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(2, 1), dpi=figures.DPI)
+    fig.add_subplot().plot([0, 1], [1, 0])
+    img = figures.render(fig)
+    assert img.shape == (100, 200, 3) and img.dtype == np.uint8 and img.std() > 5
+
+
 # -------------------------------------------------------------------------------------------------- video
 
 def _constant_video(t=6, h=17, w=23, rgb=(200, 40, 90)) -> np.ndarray:
@@ -133,6 +175,15 @@ def test_write_video_mp4_round_trip(tmp_path):
     assert back.shape == (6, 18, 24, 3)  # odd sides padded to even for yuv420p
     assert np.abs(back[:, :17, :23].mean(axis=(0, 1, 2)) - np.array([200, 40, 90])).max() < 8
     assert [p.name for p in path.parent.iterdir()] == ["clip.mp4"]  # no temporary left behind
+
+
+def test_tile_videos_layout():
+    a = np.zeros((3, 4, 5, 3), np.uint8)
+    b = np.full((2, 6, 2, 3), 7, np.uint8)
+    out = video.tile_videos([a, b, a], ncols=2, pad=1)
+    assert out.shape == (3, 1 + 2 * (6 + 1), 1 + 2 * (5 + 1), 3)
+    assert (out[2, 1:7, 7:9] == 7).all()  # the shorter video holds its last frame
+    assert (out[:, 8:12, 1:6] == 0).all()
 
 
 def test_write_video_falls_back_to_gif(tmp_path, monkeypatch):

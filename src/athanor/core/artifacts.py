@@ -1,51 +1,16 @@
-"""Artifact types a system's ``artifacts()`` may return, besides plain uint8 arrays.
+"""Artifact kinds a system's ``artifacts()`` (or ``final()``) may return, besides plain uint8 arrays.
 
 A system returns ``{name: value}`` where value is one of:
 - ``np.ndarray`` uint8 of shape (H, W, 3|4): an image, saved as ``figures/<name>.png``;
 - ``np.ndarray`` uint8 of shape (T, H, W, 3|4): a video, saved as ``videos/<name>.mp4`` (GIF fallback);
 - :class:`Heatmap`: a labelled table, saved as ``tables/<name>.json`` and drawn as ``figures/<name>.png``.
-Systems never choose paths; the run loop writes artifacts (``core/artifact_io.py``).
+Arrays of any framework that convert with ``np.asarray`` (JAX, PyTorch CPU tensors) are accepted. Systems never
+choose paths; the run loop writes artifacts (``core/artifact_io.py``). ``Heatmap`` is defined in ``viz`` (it is a
+drawing spec: ``viz/table.py``) and re-exported here, where systems look for the artifact kinds.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Sequence
+from athanor.viz.table import Heatmap
 
-import numpy as np
-
-
-@dataclasses.dataclass(frozen=True)
-class Heatmap:
-    """A 2-D table of numbers with row and column labels (e.g. a 6x5 frequency table)."""
-
-    values: np.ndarray  # (R, C) float
-    rows: Sequence[str]
-    cols: Sequence[str]
-    title: str = ""
-    fmt: str = ".2f"  # number format written into each cell
-    cmap: str = "viridis"
-    vmin: float | None = None
-    vmax: float | None = None
-
-    def __post_init__(self):
-        values = np.asarray(self.values, dtype=np.float64)
-        if values.ndim != 2 or values.shape != (len(self.rows), len(self.cols)):
-            raise ValueError(
-                f"Heatmap '{self.title}': values shape {values.shape} does not match "
-                f"{len(self.rows)} rows x {len(self.cols)} cols"
-            )
-        object.__setattr__(self, "values", values)
-
-    def to_json(self) -> dict:
-        return {
-            "title": self.title, "rows": list(self.rows), "cols": list(self.cols),
-            "values": self.values.tolist(), "fmt": self.fmt, "cmap": self.cmap,
-            "vmin": self.vmin, "vmax": self.vmax,
-        }
-
-    @classmethod
-    def from_json(cls, d: dict) -> Heatmap:
-        return cls(values=np.asarray(d["values"], dtype=np.float64), rows=d["rows"], cols=d["cols"],
-                   title=d.get("title", ""), fmt=d.get("fmt", ".2f"), cmap=d.get("cmap", "viridis"),
-                   vmin=d.get("vmin"), vmax=d.get("vmax"))
+__all__ = ["Heatmap"]

@@ -1,5 +1,8 @@
 """Pure drawing functions: arrays and records in, uint8 RGB images (H, W, 3) out.
 
+``viz`` is the bottom layer of the package: it imports nothing else from athanor, so every other layer
+(core, report, envs, systems, experiments) may draw through it.
+
 Every function renders with matplotlib's Agg rasteriser through the object-oriented API
 (``matplotlib.figure.Figure`` + ``FigureCanvasAgg``) and returns the pixel buffer. pyplot is never
 imported, so no global figure registry exists to leak memory, nothing is ever shown, and the
@@ -8,17 +11,24 @@ alternative to calling ``matplotlib.use("Agg")`` on import. Figures render at ``
 keeps one call in the tens of milliseconds.
 
 Functions:
-- :func:`heatmap` a labelled table with every cell annotated in ``hm.fmt`` (the post's digit x colour
+- :func:`heatmap` draws a :class:`~athanor.viz.table.Heatmap`, the labelled table a system may return.
+- :func:`render` rasterise any matplotlib ``Figure`` built by a caller into that uint8 array.
+- :func:`heatmap` the table with every cell annotated in ``hm.fmt`` (the post's digit x colour
   frequency and error tables); non-finite cells are drawn grey and left blank.
 - :func:`heatmap_grid` several tables side by side, each with its own colour scale.
-- :func:`curves` metric against step, one panel per metric, one line per record kind (train, eval);
-  loss-like metrics that are strictly positive and span more than ``LOG_SPAN`` use a log y axis.
-- :func:`image_grid` a batch of images tiled into rows of ``nrow`` with ``pad`` pixels between and
-  around them, each upscaled by an integer ``scale`` with nearest-neighbour repetition (pixel art
-  stays crisp). This one needs no matplotlib: it is plain array placement.
+- :func:`curves` a metric against step (or any x key), one panel per metric, one line per value of a series
+  key (record ``kind`` by default: train / eval; or a run label); loss-like metrics that are strictly
+  positive and span more than ``LOG_SPAN`` use a log y axis.
+- :func:`image_grid` a batch of images (or a list of images of different sizes) tiled into rows of ``nrow``
+  with ``pad`` pixels between and around them, each upscaled by an integer ``scale`` with nearest-neighbour
+  repetition (pixel art stays crisp). This one needs no matplotlib: it is plain array placement.
 - :func:`bar_compare` mean +- spread per system, the value written above each bar.
+- :func:`scatter2d` 2-D points as a scatter or a density (2-D histogram), with free or fixed limits and
+  optional guide polylines.
 - :func:`action_scatter` 2-D actions on [-1.1, 1.1]^2 with the unit circle and square (the offline-RL post's
-  "data actions" / "policy actions" figure).
+  "data actions" / "policy actions" figure): :func:`scatter2d` with fixed limits and two guides.
+- :func:`grid_panels` several 2-D grids of values side by side on one shared colour scale, empty cells grey
+  (a quality-diversity archive over time).
 """
 
 from __future__ import annotations
@@ -32,11 +42,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-from athanor.core.artifacts import Heatmap
+from athanor.viz.table import Heatmap
 
-__all__ = ["heatmap", "heatmap_grid", "curves", "image_grid", "bar_compare", "action_scatter", "to_rgb_uint8",
-           "use_log_axis",
-           "DPI"]
+__all__ = ["render", "heatmap", "heatmap_grid", "curves", "image_grid", "bar_compare", "scatter2d",
+           "action_scatter", "grid_panels", "to_rgb_uint8", "use_log_axis", "DPI"]
 
 DPI = 100
 # Substrings that mark a metric whose scale spans decades, so a log axis shows its progress.
@@ -45,8 +54,11 @@ LOG_SPAN = 20.0  # max/min ratio above which a positive loss-like metric is draw
 BLANK_CELL = "#d9d9d9"
 
 
-def _render(fig: Figure) -> np.ndarray:
-    """Rasterise a figure to (H, W, 3) uint8 and drop the canvas so the figure can be collected."""
+def render(fig: Figure) -> np.ndarray:
+    """Rasterise a figure to (H, W, 3) uint8 and drop the canvas so the figure can be collected.
+
+    Build the figure with ``matplotlib.figure.Figure`` (never pyplot) at ``DPI``; this is how every function
+    here turns a drawing into pixels, and how a caller's own figure becomes an artifact."""
     canvas = FigureCanvasAgg(fig)
     canvas.draw()
     rgba = np.asarray(canvas.buffer_rgba())  # (H, W, 4) view into the canvas
@@ -110,10 +122,10 @@ def _heatmap_size(hm: Heatmap) -> tuple[float, float]:
 def heatmap(hm: Heatmap) -> np.ndarray:
     """Draw one labelled table (rows on the left, columns on top), every finite cell annotated."""
     if not isinstance(hm, Heatmap):
-        raise TypeError(f"heatmap() takes an athanor.core.artifacts.Heatmap, got {type(hm).__name__}")
+        raise TypeError(f"heatmap() takes an athanor.viz.table.Heatmap, got {type(hm).__name__}")
     fig = Figure(figsize=_heatmap_size(hm), dpi=DPI, layout="constrained")
     _draw_heatmap(fig, fig.add_subplot(), hm)
-    return _render(fig)
+    return render(fig)
 
 
 def heatmap_grid(heatmaps: Sequence[Heatmap], ncols: int = 3) -> np.ndarray:
@@ -134,7 +146,7 @@ def heatmap_grid(heatmaps: Sequence[Heatmap], ncols: int = 3) -> np.ndarray:
             _draw_heatmap(fig, ax, heatmaps[k])
         else:
             ax.set_axis_off()
-    return _render(fig)
+    return render(fig)
 
 
 def _is_number(v) -> bool:
@@ -151,13 +163,16 @@ def use_log_axis(key: str, values: Sequence[float]) -> bool:
     return max(values) >= LOG_SPAN * min(values) and any(t in key.lower() for t in LOSS_LIKE)
 
 
-def curves(records: Sequence[Mapping], keys: Sequence[str], title: str = "", *,
-           log_loss: bool = True) -> np.ndarray:
-    """Metric against step: one panel per key, one line per record ``kind`` (train / eval).
+def curves(records: Sequence[Mapping], keys: Sequence[str], title: str = "", *, x: str = "step",
+           series: str = "kind", xlabel: str | None = None, log_loss: bool = True) -> np.ndarray:
+    """Metric against ``x``: one panel per key, one line per value of the record field ``series``.
 
-    ``records`` are metrics.jsonl rows (``{"step", "kind", <metric>: float}``); rows without a key or
-    with a non-finite value are skipped for that key. With ``log_loss`` a key whose name looks like a
-    loss (see ``LOSS_LIKE``) and whose values are all positive is drawn on a log axis.
+    ``records`` are flat dicts such as metrics.jsonl rows (``{"step", "kind", <metric>: float}``); rows without
+    the key or ``x``, or with a non-finite value, are skipped for that key. By default the lines are the record
+    kinds (train / eval); pass ``series="label"`` (or any field) to draw one line per run, e.g. with records
+    ``{"step", "label", "success"}`` gathered from several runs. Lines are drawn in order of first appearance,
+    ``train`` first. With ``log_loss`` a key whose name looks like a loss (see ``LOSS_LIKE``) and whose values
+    are all positive and span decades is drawn on a log axis.
     """
     keys = list(keys)
     if not keys:
@@ -168,37 +183,34 @@ def curves(records: Sequence[Mapping], keys: Sequence[str], title: str = "", *,
                  layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False)
     for ax, key in zip(axes.flat, keys, strict=False):
-        series: dict[str, tuple[list[float], list[float]]] = {}
+        lines: dict[str, tuple[list[float], list[float]]] = {}
         for rec in records:
-            v = rec.get(key)
-            s = rec.get("step")
+            v, s = rec.get(key), rec.get(x)
             if not (_is_number(v) and _is_number(s)) or not math.isfinite(float(v)):
                 continue
-            xs, ys = series.setdefault(str(rec.get("kind", "")), ([], []))
+            xs, ys = lines.setdefault(str(rec.get(series, "")), ([], []))
             xs.append(float(s))
             ys.append(float(v))
-        if not series:
+        if not lines:
             ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes, color="grey")
-        for kind, (xs, ys) in sorted(series.items(), key=lambda kv: (kv[0] != "train", kv[0])):
+        for name, (xs, ys) in sorted(lines.items(), key=lambda kv: kv[0] != "train"):  # stable: first seen
             order = np.argsort(xs, kind="stable")
-            xs_sorted = np.asarray(xs)[order]
-            ys_sorted = np.asarray(ys)[order]
-            ax.plot(xs_sorted, ys_sorted, label=kind or None, marker="o" if len(xs) <= 25 else None,
-                    markersize=3, linewidth=1.4)
-        if log_loss and use_log_axis(key, [y for _, ys in series.values() for y in ys]):
+            ax.plot(np.asarray(xs)[order], np.asarray(ys)[order], label=name or None,
+                    marker="o" if len(xs) <= 25 else None, markersize=3, linewidth=1.4)
+        if log_loss and use_log_axis(key, [y for _, ys in lines.values() for y in ys]):
             ax.set_yscale("log")
-        only = next(iter(series)) if len(series) == 1 else ""
+        only = next(iter(lines)) if len(lines) == 1 else ""
         ax.set_title(f"{key} ({only})" if only and only != "train" else key, fontsize=10)
-        ax.set_xlabel("step", fontsize=9)
+        ax.set_xlabel(xlabel or x, fontsize=9)
         ax.tick_params(labelsize=8)
         ax.grid(True, alpha=0.3)
-        if len(series) > 1:
+        if len(lines) > 1:
             ax.legend(fontsize=8)
     for ax in list(axes.flat)[len(keys):]:
         ax.set_axis_off()
     if title:
         fig.suptitle(title, fontsize=11)
-    return _render(fig)
+    return render(fig)
 
 
 def to_rgb_uint8(images: np.ndarray, *, background: float = 1.0) -> np.ndarray:
@@ -231,31 +243,44 @@ def to_rgb_uint8(images: np.ndarray, *, background: float = 1.0) -> np.ndarray:
 
 
 def image_grid(images, nrow: int = 8, pad: int = 2, scale: int = 1, *, pad_value: float = 1.0) -> np.ndarray:
-    """Tile (N, H, W, C) images into a grid with ``nrow`` images per row -> (H', W', 3) uint8.
+    """Tile images into a grid with ``nrow`` images per row -> (H', W', 3) uint8.
 
+    ``images`` is an (N, H, W, C) or (N, H, W) array, or a sequence of N images whose sizes may differ: every
+    cell then has the largest height H and width W, and a smaller image sits in its cell's top-left corner.
     Image k sits in grid row ``k // nrow`` and column ``k % nrow``; its top-left pixel is at
-    ``(pad + row * (H * scale + pad), pad + col * (W * scale + pad))``. Padding and empty trailing
-    cells take the grey level ``pad_value``. (N, H, W) input is treated as grey.
+    ``(pad + row * (H * scale + pad), pad + col * (W * scale + pad))``. Padding, the unused part of a cell and
+    empty trailing cells take the grey level ``pad_value``. Single-channel input is treated as grey.
     """
-    x = np.asarray(images)
-    if x.ndim == 3:
-        x = x[..., None]
-    if x.ndim != 4 or x.shape[0] == 0:
-        raise ValueError(f"image_grid() takes (N, H, W, C) or (N, H, W) with N >= 1, got shape {x.shape}")
+    if isinstance(images, (list, tuple)):
+        if not images:
+            raise ValueError("image_grid() needs at least one image")
+        items = [np.asarray(i) for i in images]
+    else:
+        x = np.asarray(images)
+        if x.ndim == 3:
+            x = x[..., None]
+        if x.ndim != 4 or x.shape[0] == 0:
+            raise ValueError(f"image_grid() takes (N, H, W, C) or (N, H, W) with N >= 1, got shape {x.shape}")
+        items = list(x)
     if nrow < 1 or pad < 0 or scale < 1:
         raise ValueError(f"image_grid(): need nrow >= 1, pad >= 0, scale >= 1; got {nrow}, {pad}, {scale}")
-    rgb = to_rgb_uint8(x)  # (N, H, W, 3)
-    if scale > 1:
-        rgb = np.repeat(np.repeat(rgb, scale, axis=1), scale, axis=2)
-    n, h, w, _ = rgb.shape
+    rgb = []
+    for i in items:
+        img = i[..., None] if i.ndim == 2 else i
+        if img.ndim != 3:
+            raise ValueError(f"image_grid(): every image must be (H, W) or (H, W, C), got shape {i.shape}")
+        img = to_rgb_uint8(img)
+        rgb.append(np.repeat(np.repeat(img, scale, axis=0), scale, axis=1) if scale > 1 else img)
+    n = len(rgb)
+    h, w = max(i.shape[0] for i in rgb), max(i.shape[1] for i in rgb)
     ncols = min(nrow, n)
     nrows = math.ceil(n / ncols)
     fill = np.uint8(round(float(np.clip(pad_value, 0.0, 1.0)) * 255))
     grid = np.full((pad + nrows * (h + pad), pad + ncols * (w + pad), 3), fill, dtype=np.uint8)
-    for k in range(n):
+    for k, img in enumerate(rgb):
         r, c = divmod(k, ncols)
         y, xo = pad + r * (h + pad), pad + c * (w + pad)
-        grid[y:y + h, xo:xo + w] = rgb[k]
+        grid[y:y + img.shape[0], xo:xo + img.shape[1]] = img
     return grid
 
 
@@ -299,7 +324,63 @@ def bar_compare(names: Sequence[str], means: Sequence[float], stds: Sequence[flo
         ax.set_ylabel(ylabel, fontsize=9)
     if title:
         ax.set_title(title, fontsize=10)
-    return _render(fig)
+    return render(fig)
+
+
+def scatter2d(points, *, title: str = "", xlabel: str = "", ylabel: str = "",
+              xlim: tuple[float, float] | None = None, ylim: tuple[float, float] | None = None,
+              density: bool = False, bins: int = 64, guides: Sequence[np.ndarray] = (), equal: bool = False,
+              size: tuple[float, float] = (3.6, 3.2), max_points: int = 20000) -> np.ndarray:
+    """2-D points (N, 2) as small translucent dots, or with ``density`` as a 2-D histogram of ``bins`` x ``bins``.
+
+    Limits are free (fitted to the data with a 5% margin) unless ``xlim`` / ``ylim`` fix them. ``guides`` are
+    polylines (M, 2) drawn thin and grey under the points (a unit circle, a wall). ``equal`` keeps one unit the
+    same length on both axes. ``size`` is (width, height) in inches at ``DPI``. Non-finite rows are dropped;
+    above ``max_points`` rows an evenly strided subset is drawn as dots (a density uses every row). The count
+    in the corner is of the rows drawn.
+    """
+    a = np.asarray(points, dtype=np.float64)
+    if a.ndim != 2 or a.shape[1] != 2:
+        raise ValueError(f"scatter2d() takes points of shape (N, 2), got {a.shape}")
+    a = a[np.isfinite(a).all(axis=1)]
+    if not density and max_points > 0 and len(a) > max_points:
+        a = a[:: math.ceil(len(a) / max_points)]
+    fig = Figure(figsize=size, dpi=DPI, layout="constrained")
+    ax = fig.add_subplot()
+    for g in guides:
+        g = np.asarray(g, dtype=np.float64)
+        ax.plot(g[:, 0], g[:, 1], color="black", linewidth=0.8, alpha=0.5)
+    lims = []
+    for axis, fixed in ((0, xlim), (1, ylim)):
+        if fixed is not None:
+            lims.append((float(fixed[0]), float(fixed[1])))
+            continue
+        lo, hi = (float(a[:, axis].min()), float(a[:, axis].max())) if len(a) else (-1.0, 1.0)
+        margin = 0.05 * (hi - lo) if hi > lo else 0.5
+        lims.append((lo - margin, hi + margin))
+    if density and len(a):
+        hist, xe, ye = np.histogram2d(a[:, 0], a[:, 1], bins=bins, range=lims)
+        im = ax.imshow(np.ma.masked_equal(hist.T, 0), origin="lower", aspect="auto", interpolation="nearest",
+                       extent=(xe[0], xe[-1], ye[0], ye[-1]), cmap="viridis")
+        fig.colorbar(im, ax=ax, fraction=0.05, pad=0.02, label="count")
+    elif len(a):
+        # alpha falls with the point count so dense regions stay readable instead of saturating
+        alpha = float(np.clip(2000.0 / len(a), 0.1, 0.6))
+        ax.scatter(a[:, 0], a[:, 1], s=3.0, alpha=alpha, color=colormaps["tab10"](0), linewidths=0,
+                   rasterized=True)
+    ax.set_xlim(*lims[0])
+    ax.set_ylim(*lims[1])
+    if equal:
+        ax.set_aspect("equal")
+    ax.tick_params(labelsize=7)
+    ax.text(0.02, 0.02, f"n={len(a)}", transform=ax.transAxes, fontsize=7, color="grey")
+    if xlabel:
+        ax.set_xlabel(xlabel, fontsize=8)
+    if ylabel:
+        ax.set_ylabel(ylabel, fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return render(fig)
 
 
 def action_scatter(actions, title: str = "", size: float = 3.2, max_points: int = 20000) -> np.ndarray:
@@ -307,27 +388,47 @@ def action_scatter(actions, title: str = "", size: float = 3.2, max_points: int 
 
     ``size`` is the figure's side in inches (``size * DPI`` pixels). Above ``max_points`` rows an evenly strided
     subset is drawn, which keeps the picture (and the time to draw it) independent of the dataset's size.
-    Non-finite rows are dropped; the count shown in the corner is of the rows drawn.
     """
-    a = np.asarray(actions, dtype=np.float64)
-    if a.ndim != 2 or a.shape[1] != 2:
-        raise ValueError(f"action_scatter() takes actions of shape (N, 2), got {a.shape}")
-    a = a[np.isfinite(a).all(axis=1)]
-    if max_points > 0 and len(a) > max_points:
-        a = a[:: math.ceil(len(a) / max_points)]
-    fig = Figure(figsize=(size, size), dpi=DPI, layout="constrained")
-    ax = fig.add_subplot()
     theta = np.linspace(0.0, 2.0 * np.pi, 256)
-    ax.plot(np.cos(theta), np.sin(theta), color="black", linewidth=0.8, alpha=0.6)
-    ax.plot([-1, 1, 1, -1, -1], [-1, -1, 1, 1, -1], color="grey", linewidth=0.8, linestyle="--", alpha=0.8)
-    # Alpha falls with the point count so dense regions stay readable instead of saturating.
-    alpha = float(np.clip(2000.0 / max(len(a), 1), 0.1, 0.6))
-    ax.scatter(a[:, 0], a[:, 1], s=3.0, alpha=alpha, color=colormaps["tab10"](0), linewidths=0, rasterized=True)
-    ax.set_xlim(-1.1, 1.1)
-    ax.set_ylim(-1.1, 1.1)
-    ax.set_aspect("equal")
-    ax.tick_params(labelsize=7)
-    ax.text(0.02, 0.02, f"n={len(a)}", transform=ax.transAxes, fontsize=7, color="grey")
-    if title:
-        ax.set_title(title, fontsize=9)
-    return _render(fig)
+    circle = np.stack([np.cos(theta), np.sin(theta)], axis=-1)
+    square = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1], [-1, -1]], np.float64)
+    return scatter2d(actions, title=title, xlim=(-1.1, 1.1), ylim=(-1.1, 1.1), guides=(circle, square), equal=True,
+                     size=(size, size), max_points=max_points)
+
+
+def grid_panels(grids: Sequence[np.ndarray], titles: Sequence[str], *, extent: tuple[float, float, float, float],
+                xlabel: str = "", ylabel: str = "", label: str = "", ncols: int | None = None,
+                vmin: float | None = None, vmax: float | None = None) -> np.ndarray:
+    """2-D grids of values, one panel each, on one shared colour scale; NaN cells are drawn grey.
+
+    ``grids[k]`` is indexed [x bin, y bin] and drawn with x to the right and y upwards over ``extent`` =
+    (x_low, x_high, y_low, y_high). The colour scale spans every finite value unless ``vmin`` / ``vmax`` fix it;
+    ``label`` names it on the colour bar. Panels fill rows of ``ncols`` (default: all in one row).
+    """
+    if not grids or len(grids) != len(titles):
+        raise ValueError(f"grid_panels() needs one title per grid and at least one grid, got {len(grids)} grids "
+                         f"and {len(titles)} titles")
+    ncols = len(grids) if ncols is None else ncols
+    nrows = -(-len(grids) // ncols)
+    finite = [np.asarray(g, np.float64)[np.isfinite(g)] for g in grids]
+    values = np.concatenate(finite) if any(v.size for v in finite) else np.zeros(1)
+    lo = float(values.min()) if vmin is None else vmin
+    hi = max(float(values.max()) if vmax is None else vmax, lo + 1e-6)
+    fig = Figure(figsize=(2.7 * ncols + 0.9, 2.5 * nrows + 0.2), dpi=DPI, layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    cmap = colormaps["viridis"].with_extremes(bad=BLANK_CELL)
+    im = None
+    for n, ax in enumerate(axes.flat):
+        if n >= len(grids):
+            ax.set_axis_off()
+            continue
+        im = ax.imshow(np.ma.masked_invalid(np.asarray(grids[n], np.float64).T), origin="lower", aspect="auto",
+                       cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest", extent=extent)
+        ax.set_title(titles[n], fontsize=9)
+        ax.tick_params(labelsize=7)
+        if n // ncols == nrows - 1 and xlabel:
+            ax.set_xlabel(xlabel, fontsize=8)
+        if n % ncols == 0 and ylabel:
+            ax.set_ylabel(ylabel, fontsize=8)
+    fig.colorbar(im, ax=axes.ravel().tolist(), fraction=0.03, pad=0.02, label=label)
+    return render(fig)

@@ -1,4 +1,5 @@
-"""Write a stack of frames as a video: H.264 mp4 through imageio's ffmpeg plugin, GIF if that fails.
+"""Videos: tile several clips into one (:func:`tile_videos`), and write a stack of frames to a file
+(:func:`write_video`): H.264 mp4 through imageio's ffmpeg plugin, GIF if that fails.
 
 The mp4 is encoded with libx264 in yuv420p, the pixel format every browser plays. yuv420p needs even
 width and height, so odd frames are padded by one edge-replicated row/column rather than letting the
@@ -21,9 +22,21 @@ from pathlib import Path
 
 import numpy as np
 
-from athanor.viz.figures import to_rgb_uint8
+from athanor.viz.figures import image_grid, to_rgb_uint8
 
-__all__ = ["write_video"]
+__all__ = ["write_video", "tile_videos"]
+
+
+def tile_videos(videos, ncols: int, pad: int = 4) -> np.ndarray:
+    """Clips (T_k, H_k, W_k, C) of any sizes and lengths on a white grid of ``ncols`` columns -> (T, H', W', 3)
+    uint8 with T = max T_k. A shorter clip holds its last frame; cells are laid out as in ``image_grid``."""
+    clips = [np.asarray(v) for v in videos]
+    if not clips or any(c.ndim != 4 or c.shape[0] == 0 for c in clips):
+        raise ValueError(f"tile_videos() takes at least one clip of shape (T, H, W, C) with T >= 1, got "
+                         f"{[c.shape for c in clips]}")
+    t = max(c.shape[0] for c in clips)
+    return np.stack([image_grid([c[min(k, c.shape[0] - 1)] for c in clips], nrow=ncols, pad=pad)
+                     for k in range(t)])
 
 
 def _check_frames(frames) -> np.ndarray:
