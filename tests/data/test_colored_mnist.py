@@ -35,7 +35,7 @@ def true_colour_bin(colour: np.ndarray) -> np.ndarray:
 
 
 def oracle_classify(images: np.ndarray, templates: np.ndarray):
-    """Loop-by-loop numpy version of the REFERENCE rule."""
+    """Loop-by-loop numpy version of the original code's rule."""
     digits, bins, errors = [], [], []
     for image in images.astype(np.float64):
         gray = image.sum(axis=-1)

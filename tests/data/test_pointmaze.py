@@ -14,7 +14,7 @@ pytest.importorskip("ogbench")
 
 from athanor.core.errors import ConfigError  # noqa: E402
 from athanor.data import pointmaze as P  # noqa: E402
-from athanor.systems.offline_rl import maze as M  # noqa: E402
+from athanor.envs import pointmaze as M  # noqa: E402
 
 TINY = P.MazeDataSpec(maze="medium", episodes=3, episode_len=60, noise=0.5, seed=0)
 

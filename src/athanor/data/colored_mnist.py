@@ -1,6 +1,6 @@
 """Coloured-MNIST mode-coverage benchmark: the generator, the nearest-template bin classifier, the metrics.
 
-Source: "A Brief Examination of Generative Models" (sources/05) and its original code release.
+Source: "A Brief Examination of Generative Models" and its original code release.
 
 Generator. Six grayscale MNIST training images (values in [0, 1]) serve as templates, named
 0A, 0B, 1, 2, 3, 4 (training-set indices 1, 21, 3, 5, 7, 2; labels 0, 0, 1, 2, 3, 4). A sample draws
@@ -54,7 +54,7 @@ from athanor.core.errors import DataError
 from athanor.data.mnist import load_mnist
 
 DIGIT_NAMES = ("0A", "0B", "1", "2", "3", "4")
-TEMPLATE_INDICES = (1, 21, 3, 5, 7, 2)  # MNIST training-set indices (REFERENCE)
+TEMPLATE_INDICES = (1, 21, 3, 5, 7, 2)  # MNIST training-set indices (the original code)
 TEMPLATE_LABELS = (0, 0, 1, 2, 3, 4)  # the MNIST labels of those images
 DIGIT_WEIGHTS = (4, 4, 4, 4, 2, 1)  # relative frequencies, /19 (post: "3" half, "4" a quarter as likely)
 COLOUR_NAMES = ("Red", "RedBlue", "BlueRed", "Blue", "Green")

@@ -6,7 +6,7 @@ cell uniformly among the other free cells. Each step takes
 
     a_t = clip(u_t + eps_t, -1, 1),   u_t = (w_t - x_t) / ||w_t - x_t||,   eps_t ~ N(0, noise^2 I)
 
-where w_t is the BFS waypoint towards the goal (``athanor.systems.offline_rl.maze``; inside the goal cell w_t is
+where w_t is the BFS waypoint towards the goal (``athanor.envs.pointmaze``; inside the goal cell w_t is
 the goal cell's centre). Once the agent is within GOAL_TOL = 1 of that centre (the evaluation tasks' success
 radius), a new goal cell is drawn among the cells other than the current one, so the agent moves for the whole
 episode. The default spec is the source's: 1000 episodes of 1001 steps with noise 0.5 in the medium maze.
@@ -15,7 +15,7 @@ Layout: ``episode_len`` counts the *states* of an episode (OGBench's 1001-step e
 ``episode_len - 1`` transitions and N = episodes * (episode_len - 1) = 1,000,000 by default, every one a real
 (s, a, s') triple. ``load`` returns ``observations`` [N, 2], ``actions`` [N, 2], ``next_observations`` [N, 2] (all
 float32) and ``episode_ends`` [N] bool (True on each episode's last transition). Rewards are task-specific and
-come from ``maze.label``.
+come from ``envs.pointmaze.label``.
 
 Cache: ``<cache_dir>/<maze>-e<episodes>-l<episode_len>-n<noise>-s<seed>.npz`` and a ``.json`` beside it with the
 spec, the generator version and the npz's sha256. The npz is written with fixed zip timestamps, so the same spec
@@ -61,13 +61,13 @@ _NAME = re.compile(r"^(?P<maze>[a-z]+)-e(?P<episodes>\d+)-l(?P<episode_len>\d+)-
 @dataclasses.dataclass(frozen=True)
 class MazeDataSpec:
     maze: str = "medium"  # ogbench maze type: arena | medium | large | giant
-    episodes: int = 1000  # REFERENCE: 1000 episodes
-    episode_len: int = 1001  # REFERENCE: 1001 steps (states) per episode -> 1000 transitions each
-    noise: float = 0.5  # std of the Gaussian action noise (REFERENCE: 0.5)
+    episodes: int = 1000  # source: 1000 episodes
+    episode_len: int = 1001  # source: 1001 steps (states) per episode -> 1000 transitions each
+    noise: float = 0.5  # std of the Gaussian action noise (source: 0.5)
     seed: int = 0
 
     def __post_init__(self):
-        from athanor.systems.offline_rl.maze import MAZES
+        from athanor.envs.pointmaze import MAZES
 
         def integer(v) -> bool:
             return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
@@ -116,7 +116,7 @@ def generate(spec: MazeDataSpec, progress: bool = True) -> dict[str, np.ndarray]
     heading for, which the cache does not store)."""
     from tqdm.auto import tqdm
 
-    from athanor.systems.offline_rl.maze import GOAL_TOL, INIT_NOISE, PointMazeSim, get_maze, ij_to_xy, planner_action
+    from athanor.envs.pointmaze import GOAL_TOL, INIT_NOISE, PointMazeSim, get_maze, ij_to_xy, planner_action
 
     maze = get_maze(spec.maze)
     free = maze.free  # [F, 2]

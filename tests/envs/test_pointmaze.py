@@ -1,5 +1,6 @@
-"""The point-maze wrapper: OGBench geometry and physics reproduced exactly, BFS planner against closed forms,
-sparse labels, vectorised rollouts (oracle always succeeds, a zero policy never does) and the rasteriser."""
+"""The point-maze environment: OGBench geometry and physics reproduced exactly, BFS planner against closed forms,
+sparse labels, vectorised rollouts (oracle always succeeds, a zero policy never does), the scene it hands to
+the drawing code."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ pytest.importorskip("mujoco")
 pytest.importorskip("ogbench")
 
 from athanor.core.errors import ConfigError, DataError, NonFiniteError  # noqa: E402
-from athanor.systems.offline_rl import maze as M  # noqa: E402
+from athanor.envs import pointmaze as M  # noqa: E402
 
 
 def _ogbench_env(name: str):
@@ -192,41 +193,18 @@ def test_rollout_clips_actions_and_rejects_bad_policies():
         M.rollout(lambda obs: obs, task, 2, seed=0, record=3)
 
 
-def test_render_rollout_and_maze_image():
-    task = M.make_task("medium", 1)
-    out = M.rollout(lambda obs: np.zeros_like(obs), task, 1, seed=0, record=1)
-    frames = M.render_rollout(task, out["xy"][0], int(out["lengths"][0]), size=96)
-    assert frames.dtype == np.uint8 and frames.ndim == 4 and frames.shape[1:] == (96, 96, 3)
-    assert 100 <= len(frames) <= M.MAX_FRAMES  # 1001 positions subsampled
-    r, c = M.world_to_pixel(task, out["xy"][0, 0], 96).astype(int)
-    np.testing.assert_array_equal(frames[0, r, c], M.AGENT)  # the agent disk at its position
-    short = M.render_rollout(task, out["xy"][0], 10)
-    assert short.shape == (11, 160, 160, 3)
-
-    img = M.maze_image(task, size=128)
-    assert img.shape == (128, 128, 3) and img.dtype == np.uint8
-    np.testing.assert_array_equal(img[0, 0], M.WALL)  # the outer wall
-    r, c = M.world_to_pixel(task, M.ij_to_xy((3, 3)), 128).astype(int)
-    np.testing.assert_array_equal(img[r, c], M.FLOOR)  # a free cell that holds neither start nor goal
-    r, c = M.world_to_pixel(task, task.goal_xy, 128).astype(int)
-    assert img[r, c, 0] > 180 and img[r, c, 1] < 100  # the goal marker is red
-    with pytest.raises(ValueError, match="render_rollout"):
-        M.render_rollout(task, out["xy"][0], 5000)
-
-
 def test_missing_physics_packages_raise_data_error_naming_the_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "ogbench.locomaze.maze", None)
     with pytest.raises(DataError, match=r"pip install -e '\.\[rl\]'"):
         M._build_maze.__wrapped__("medium")
 
 
-def test_world_to_pixel_puts_cell_centres_on_their_cells_in_a_non_square_maze():
-    task = M.make_task("large", 1)  # a 9 x 12 map, letterboxed into the square image
-    img = M.maze_image(task, size=240)
-    m = M.get_maze("large")
-    marked = {tuple(M.xy_to_ij(task.init_xy)), task.goal_ij}  # cells under the start and goal markers
-    cells = [(0, 0), (8, 11), (4, 2)] + [tuple(c) for c in m.free[::7] if tuple(c) not in marked]
-    for i, j in cells:
-        r, c = np.floor(M.world_to_pixel(task, M.ij_to_xy((i, j)), 240)).astype(int)
-        np.testing.assert_array_equal(img[r, c], M.WALL if m.grid[i, j] else M.FLOOR)
-    assert (img[:20] == M.WALL).all()  # the letterbox band above the 9-row map
+def test_scene_describes_the_task_for_drawing():
+    task = M.make_task("medium", 1)
+    sc = M.scene(task)
+    assert sc["grid"] is M.get_maze("medium").grid and sc["unit"] == M.MAZE_UNIT
+    np.testing.assert_array_equal(sc["goal"], task.goal_xy)
+    np.testing.assert_array_equal(sc["start"], task.init_xy)
+    # the outer corner of cell (0, 0): its centre minus half a cell on both axes
+    np.testing.assert_allclose(sc["corner"], M.ij_to_xy((0, 0)) - M.MAZE_UNIT / 2)
+    assert M.scene(M.make_task("medium", 1, start="random"))["start"] is None  # no single start region

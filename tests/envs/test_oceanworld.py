@@ -1,4 +1,4 @@
-"""Oceanworld world: genome operators, phenotype flood fill, descriptors, physics invariants, batching, rendering."""
+"""Oceanworld: genome operators, phenotype flood fill, descriptors, physics invariants, batching and size tiers."""
 
 import dataclasses
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from athanor.core.errors import ConfigError
-from athanor.systems.oceanworld import world as W
+from athanor.envs import oceanworld as W
 
 G = W.G
 
@@ -61,8 +61,8 @@ def test_start_genome_is_the_full_5x5_block_with_random_bits():
     bits = bonds[..., 1:][exists]  # muscle and drag bits of existing bonds
     assert abs(bits.mean() - 0.5) < 0.03
     assert not bonds[..., 1:][~exists].any()
-    np.testing.assert_array_equal(np.asarray(W.start_genome(jax.random.PRNGKey(3)).bonds),
-                                  np.asarray(W.start_genome(jax.random.PRNGKey(3)).bonds))
+    per_creature = bonds[..., 1:].reshape(64, -1)
+    assert len({row.tobytes() for row in per_creature}) == 64  # each key draws its own muscle and drag bits
 
 
 def test_random_genome_densities():
@@ -133,7 +133,7 @@ def test_missing_centre_is_invalid():
     g = W.Genome(g.nodes.at[W.CENTRE].set(False), g.bonds)
     alive, bond_on, valid = W.phenotype(g)
     assert not bool(valid) and not np.asarray(alive).any() and not np.asarray(bond_on).any()
-    r = W.evaluate(g, SHORT)
+    r = W.evaluate_one(g, SHORT)
     assert not bool(r["valid"]) and float(r["fitness"]) == W.INVALID_FITNESS
     np.testing.assert_allclose(np.asarray(r["descriptors"]), [0.0, -1.0])
 
@@ -146,7 +146,7 @@ def test_missing_centre_is_invalid():
 ])
 def test_descriptors_closed_form(g, expect):
     np.testing.assert_allclose(np.asarray(W.descriptors(g)), expect, rtol=1e-6)
-    np.testing.assert_allclose(np.asarray(W.evaluate(g, W.WorldConfig(steps=2))["descriptors"]), expect, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(W.evaluate_one(g, W.WorldConfig(steps=2))["descriptors"]), expect, rtol=1e-6)
 
 
 # ------------------------------------------------------------------------------------ physics
@@ -158,7 +158,7 @@ def test_no_muscles_no_motion():
     still = W.Genome(g.nodes, g.bonds.at[..., 1].set(False))
     final, traj = W.simulate(still, SHORT, record_every=15)
     np.testing.assert_array_equal(np.asarray(final), np.asarray(traj[0]))
-    assert float(W.evaluate(still, SHORT)["fitness"]) == 0.0
+    assert float(W.evaluate_one(still, SHORT)["fitness"]) == 0.0
 
 
 def test_without_drag_the_centre_of_mass_stays_put():
@@ -195,16 +195,43 @@ def mixed(seed):
 FULL = (W.G,)  # a single tier: the whole grid (the tests that are not about tiers compile one branch)
 
 
-def test_grid_translation_invariance_of_the_crop():
-    """Simulating a creature on a small grid at another grid position gives the same fitness as the full
-    grid, bit for bit, for every tier."""
-    gs = mixed(6)  # sorted into chunks of 2: two invalid, 5x5 pairs (tier 8), and two 16-wide creatures
+def sized(side, r0, c0, seed):
+    """A side x side block creature with corner (r0, c0) (it must contain node (6, 6)), random muscle and drag
+    bits: its bounding box is exactly side wide."""
+    rng = np.random.default_rng(seed)
+    bits = rng.random((G, G, 2, 2)) < 0.5
+    return block(r0, c0, side, side, muscle=lambda r, c, d: bits[r, c, d, 0], drag=lambda r, c, d: bits[r, c, d, 1])
+
+
+def test_crop_to_every_size_tier_is_exact():
+    """Simulating each creature on the smallest tier grid that holds it (the default path), at another position
+    of the grid, gives the full grid's fitness bit for bit: creatures whose bounding boxes need each of the
+    five tiers, plus invalid ones (the branch that simulates nothing)."""
+    boxes = [(5, 5, 5), (4, 4, 6), (6, 5, 2), (8, 1, 3), (11, 0, 0), (9, 2, 4), (16, 0, 0)]  # side, row, col
+    creatures = [sized(side, r0, c0, k) for k, (side, r0, c0) in enumerate(boxes)]
+    missing = W.Genome(creatures[0].nodes.at[W.CENTRE].set(False), creatures[0].bonds)
+    gs = stack(creatures + [missing])
+    sizes = np.asarray(jax.vmap(W._prepare)(gs).size)
+    assert sizes.tolist() == [5, 4, 6, 8, 11, 9, 16, 0]
+    full = W.evaluate_batch(gs, SHORT, tiers=FULL)
+    tiered = W.evaluate_batch(gs, SHORT, chunk=1)  # the default tiers, one creature per chunk
+    need = [min(t for t in W.TIERS if t >= s) for s in sizes if s]
+    assert sorted(set(need)) == sorted(W.TIERS)  # every tier is exercised
+    for key in ("fitness", "valid", "descriptors"):
+        np.testing.assert_array_equal(np.asarray(full[key]), np.asarray(tiered[key]))
+    assert np.ptp(np.asarray(full["fitness"])[:-1]) > 0  # the creatures really differ
+
+
+def test_chunks_take_the_tier_of_their_largest_creature():
+    """With chunks of two, a small creature sorted next to a larger one is simulated on the larger grid; the
+    fitness is the same."""
+    gs = mixed(6)  # two invalid, four 5x5 start creatures, two 16-wide random ones
     full = W.evaluate_batch(gs, SHORT, tiers=FULL)
     tiered = W.evaluate_batch(gs, SHORT, tiers=(8,), chunk=2)
     np.testing.assert_array_equal(np.asarray(full["fitness"]), np.asarray(tiered["fitness"]))
     np.testing.assert_array_equal(np.asarray(full["valid"]), np.asarray(tiered["valid"]))
     sizes = np.asarray(jax.vmap(W._prepare)(gs).size)
-    assert sorted(sizes.tolist()) == [0, 0, 5, 5, 5, 5, 16, 16]  # every branch runs
+    assert sorted(sizes.tolist()) == [0, 0, 5, 5, 5, 5, 16, 16]
 
 
 def mirror_columns(g):
@@ -296,13 +323,10 @@ def test_bending_limits_restrain_the_joints():
 # ------------------------------------------------------------------------------- evaluation API
 
 
-def test_evaluate_batch_matches_a_loop_and_is_deterministic():
+def test_evaluate_batch_matches_a_loop():
     gs = mixed(11)
     batch = W.evaluate_batch(gs, SHORT, tiers=FULL)
-    again = W.evaluate_batch(gs, SHORT, tiers=FULL)
-    for key in ("fitness", "descriptors", "valid"):
-        np.testing.assert_array_equal(np.asarray(batch[key]), np.asarray(again[key]))
-    single = jax.jit(lambda g: W.evaluate(g, SHORT))
+    single = jax.jit(lambda g: W.evaluate_one(g, SHORT))
     for i in range(8):
         one = single(take(gs, i))
         np.testing.assert_allclose(float(one["fitness"]), float(batch["fitness"][i]), atol=1e-4)
@@ -340,19 +364,3 @@ def test_world_config_validation():
     with pytest.raises(ConfigError, match="bend_limit_deg"):
         W.WorldConfig(bend_limit_deg=0.0)
     assert hash(W.WorldConfig()) == hash(dataclasses.replace(W.WorldConfig()))
-
-
-def test_render_draws_the_creature_centred():
-    g = take(starts(1, seed=15), 0)
-    cfg = SHORT
-    _, traj = W.simulate(g, cfg, record_every=15)
-    frames = W.render(g, traj, cfg, size=96)
-    assert frames.shape == (5, 96, 96, 3) and frames.dtype == np.uint8
-    centre_colour = np.array([120, 0, 0])
-    for f in frames:  # the camera follows node (6, 6): its dark-red disk covers the middle pixel
-        np.testing.assert_array_equal(f[48, 48], centre_colour)
-    bits = np.asarray(g.bonds)
-    colours = {tuple(c) for c in frames[0].reshape(-1, 3).tolist()}
-    for (m, f), rgb in W.BOND_COLOURS.items():
-        present = (bits[..., 0] & (bits[..., 1] == m) & (bits[..., 2] == f)).any()
-        assert (tuple(rgb) in colours) == bool(present)

@@ -1,6 +1,6 @@
-"""Oceanworld: grid-genome soft swimmers in a 2-D fluid (post 13, "Quality Diversity: Evolving Ocean Creatures").
+"""Oceanworld: grid-genome soft swimmers in a 2-D fluid (from "Quality Diversity: Evolving Ocean Creatures").
 
-Genome (reference release). nodes bool[16, 16]; bonds bool[16, 16, 2, 3]: from each node a bond to the right and
+Genome (the original release's). nodes bool[16, 16]; bonds bool[16, 16, 2, 3]: from each node a bond to the right and
 one down, each [exists, muscle, drag]. The creature (`phenotype`) is the connected component of node (6, 6) in the
 graph of existing nodes joined by existing bonds whose two end nodes exist; without node (6, 6) the genome is
 invalid. `start_genome`: the 5x5 block at rows/columns [5, 10) with all 40 inner bonds, muscle and drag bits fair
@@ -23,7 +23,7 @@ into S = `substeps` sub-steps h = dt / S of position-based dynamics; per sub-ste
      momentum are conserved, so without drag the centre of mass never moves):
        bonds      |d| = l(s) = L (1 + gain s) for muscles (L otherwise); L = spacing = 5, gain = muscle_gain = 1,
                   s(t) = 0.5 (1 - cos(pi t / 30)) the heartbeat: 0 -> 1 over the 30 opening steps, 1 -> 0 over
-                  the 30 closing ones (the reference: muscles extend by up to ~1x while opening, return while
+                  the 30 closing ones (the original release: muscles extend by up to ~1x while opening, return while
                   closing);
        straight   two collinear bonds a, b at a node: angle >= 180 - beta  <=>  d^2 >= a^2 + b^2 + 2ab cos(beta)
        joints     for the distance d of their far ends;
@@ -65,8 +65,8 @@ every pass one kernel (unrolled, XLA re-derived positions from the chain of earl
 several times slower). `evaluate_batch` crops each creature to the smallest grid in TIERS that holds it
 (exact: bit-identical fitness, tested), so 5x5 creatures cost ~1/12 of a full-grid rollout.
 
-Rendering (`render`): nodes red (node (6, 6) dark red), bonds plain grey, muscle blue, drag green, muscle + drag
-orange; the camera follows node (6, 6) over world-fixed grid lines.
+Pictures: `simulate` records node positions and `phenotype` says which nodes and bonds make the creature;
+``athanor.viz.creatures`` draws them. Nothing here draws.
 """
 
 from __future__ import annotations
@@ -83,7 +83,8 @@ import numpy as np
 from athanor.core.errors import ConfigError
 
 __all__ = ["G", "CENTRE", "INVALID_FITNESS", "TIERS", "WorldConfig", "Genome", "start_genome", "random_genome",
-           "mutate", "phenotype", "descriptors", "simulate", "evaluate", "evaluate_batch", "diagnostics", "render"]
+           "mutate", "phenotype", "descriptors", "simulate", "evaluate_one", "evaluate_batch", "diagnostics",
+           "joint_overshoot"]
 
 G = 16  # genome grid side
 CENTRE = (6, 6)  # the node a creature grows from and whose motion is its fitness
@@ -96,12 +97,12 @@ CHUNK = 256  # creatures per tier decision in evaluate_batch
 class WorldConfig:
     """Rules of the world; hashable so it can be a static argument of jitted functions."""
 
-    steps: int = 500  # fitness horizon (reference: 500 steps)
+    steps: int = 500  # fitness horizon (the original release: 500 steps)
     dt: float = 1.0 / 60.0  # one step, as the original's Box2D step
     substeps: int = 1  # solver sub-steps per step (stiffness and stability vs speed: benchmarks/bench_oceanworld)
     iterations: int = 1  # constraint sweeps per sub-step
     beat_period: int = 30  # the heartbeat toggles every 30 steps: 30 opening, 30 closing
-    spacing: float = 5.0  # rest distance of grid neighbours (reference: nodes 5 units apart)
+    spacing: float = 5.0  # rest distance of grid neighbours (the original: nodes 5 units apart)
     muscle_gain: float = 1.0  # a muscle bond's rest length reaches (1 + gain) x spacing at full opening
     drag: float = 2.0  # fluid drag per unit bond length and unit normal speed (node mass 1)
     asymmetric_drag: bool = True  # drag only while opening (the reference's asymmetry); False: both halves
@@ -115,7 +116,7 @@ class WorldConfig:
         for name, ok in checks.items():
             if not ok:
                 raise ConfigError(f"WorldConfig.{name}={getattr(self, name)!r} is out of range; see the field's "
-                                  "comment in athanor/systems/oceanworld/world.py for the allowed values")
+                                  "comment in athanor/envs/oceanworld.py for the allowed values")
 
 
 class Genome(NamedTuple):
@@ -503,7 +504,7 @@ def _result(prep: _Prepared, centre):
             "descriptors": prep.desc, "valid": prep.valid}
 
 
-def evaluate(genome: Genome, cfg: WorldConfig) -> dict:
+def evaluate_one(genome: Genome, cfg: WorldConfig) -> dict:
     """One genome -> {fitness f32, descriptors f32[2], valid bool}; simulated on the full 16 x 16 grid.
 
     Fitness = x displacement minus |y displacement| of node (6, 6) after cfg.steps steps; an invalid genome
@@ -517,13 +518,13 @@ def evaluate(genome: Genome, cfg: WorldConfig) -> dict:
 
 @functools.partial(jax.jit, static_argnames=("cfg", "tiers", "chunk"))
 def evaluate_batch(genomes: Genome, cfg: WorldConfig, tiers: tuple[int, ...] = TIERS, chunk: int = CHUNK) -> dict:
-    """A batch of genomes (leading axis) -> evaluate's dict with a leading batch axis. THE hot path.
+    """A batch of genomes (leading axis) -> evaluate_one's dict with a leading batch axis. THE hot path.
 
     Creatures are sorted by bounding-box side and cut into chunks of `chunk`; each chunk is simulated on the
     smallest grid in `tiers` that holds its largest creature (a `lax.switch` inside `lax.map`, so only that
     grid runs). Cropping is exact: the physics is translation invariant and a creature never reads a node
     outside its bounding box, so every tier returns the same fitness as the full grid (tested bit-for-bit).
-    Under an outer `vmap` the switch becomes a select and every tier runs: vmap `evaluate` instead, or call
+    Under an outer `vmap` the switch becomes a select and every tier runs: vmap `evaluate_one` instead, or call
     this once per population.
     """
     tiers = tuple(sorted(set(tiers) | {G}))
@@ -585,103 +586,9 @@ def joint_overshoot(genome: Genome, traj: np.ndarray, limit: float) -> np.ndarra
 @functools.partial(jax.jit, static_argnames=("cfg", "crop"))
 def diagnostics(genomes: Genome, cfg: WorldConfig, crop: int = G) -> dict:
     """Stability statistics of a batch (leading axis), simulated on a `crop` grid (creatures must fit it,
-    see `fits`): evaluate's dict plus the final position of node (6, 6) `centre` [B, 2], the kinetic energy
+    see `fits`): evaluate_one's dict plus the final position of node (6, 6) `centre` [B, 2], the kinetic energy
     0.5 sum |v|^2 after every step `kinetic_energy` [B, steps], and the max relative length error of plain bonds
     (`max_bond_error`) and of muscle bonds against their current target (`max_muscle_error`) over the run."""
     prep = jax.vmap(_prepare)(genomes)
     centre, stats = _centre_final(prep, cfg, crop, stats=True)
     return {**_result(prep, centre), **stats, "centre": centre, "fits": prep.size <= crop}
-
-
-# --------------------------------------------------------------------------------------- rendering
-
-BOND_COLOURS = {  # (muscle, drag) -> RGB
-    (False, False): (120, 120, 120),  # plain: grey
-    (True, False): (40, 90, 225),  # muscle: blue
-    (False, True): (30, 155, 60),  # drag: green
-    (True, True): (225, 130, 20),  # muscle + drag: orange
-}
-_WATER = np.array([228, 240, 250], np.uint8)
-_GRID = np.array([200, 218, 235], np.uint8)
-_NODE = np.array([215, 40, 40], np.uint8)
-_CENTRE_NODE = np.array([120, 0, 0], np.uint8)
-
-
-def _disk(radius: float) -> np.ndarray:
-    r = int(math.ceil(radius))
-    yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
-    keep = yy * yy + xx * xx <= radius * radius + 1e-9
-    return np.stack([yy[keep], xx[keep]], -1)
-
-
-def _stamp(img: np.ndarray, pts: np.ndarray, brush: np.ndarray, colours: np.ndarray) -> None:
-    """Paint brush offsets around integer points pts [M, 2] (row, col) with per-point colours [M, 3]."""
-    size = img.shape[0]
-    p = pts[:, None, :] + brush[None, :, :]
-    c = np.broadcast_to(colours[:, None, :], p.shape[:2] + (3,))
-    ok = (p[..., 0] >= 0) & (p[..., 0] < size) & (p[..., 1] >= 0) & (p[..., 1] < size)
-    img[p[..., 0][ok], p[..., 1][ok]] = c[ok]
-
-
-def render(genome: Genome, trajectory, cfg: WorldConfig, size: int = 192, view: float | None = None) -> np.ndarray:
-    """Frames of a rollout -> uint8 [T, size, size, 3] (NumPy rasteriser).
-
-    Nodes are red disks (node (6, 6) dark red), bonds lines coloured by type (BOND_COLOURS: plain grey, muscle
-    blue, drag green, muscle + drag orange). The camera follows node (6, 6); faint world-fixed grid lines every
-    two node spacings show the swimming. `view` is the world width of a frame (default: fit the creature's
-    largest excursion from node (6, 6) over the rollout, at least 8 spacings) so a grid of videos can share one
-    scale. `trajectory` is simulate(..., record_every=k)[1].
-    """
-    traj = np.asarray(trajectory, np.float32)  # [T, 16, 16, 2]
-    alive, bond_on, _ = (np.asarray(a) for a in phenotype(genome))
-    bits = np.asarray(genome.bonds, bool)
-    T = traj.shape[0]
-    centre = traj[:, CENTRE[0], CENTRE[1]]  # [T, 2]
-    if view is None:
-        if alive.any():
-            rel = traj[:, alive] - centre[:, None]
-            reach = float(np.abs(rel).max()) if rel.size else 0.0
-        else:
-            reach = 0.0
-        view = max(2.3 * reach + 2.0 * cfg.spacing, 8.0 * cfg.spacing)
-    scale = size / view
-    rr, cc = np.nonzero(alive)
-    ends = []
-    for d, (dr, dc) in enumerate(((0, 1), (1, 0))):
-        br, bc = np.nonzero(bond_on[..., d])
-        ends.append((br, bc, br + dr, bc + dc, bits[br, bc, d, 1], bits[br, bc, d, 2]))
-    r0, c0, r1, c1, mus, drg = (np.concatenate(x) for x in zip(*ends, strict=True))
-    colours = np.array([BOND_COLOURS[(bool(m), bool(f))] for m, f in zip(mus, drg, strict=True)], np.uint8)
-    colours = colours.reshape(-1, 3)
-    line = _disk(max(0.8, 0.07 * cfg.spacing * scale))
-    dot = _disk(max(1.5, 0.16 * cfg.spacing * scale))
-    is_centre = (rr == CENTRE[0]) & (cc == CENTRE[1])
-    node_colours = np.where(is_centre[:, None], _CENTRE_NODE, _NODE).astype(np.uint8)
-    step = 2.0 * cfg.spacing
-    frames = np.empty((T, size, size, 3), np.uint8)
-    for t in range(T):
-        img = frames[t]
-        img[:] = _WATER
-        lo = centre[t] - view / 2  # world coordinates of the frame's top-left corner
-        for axis in (0, 1):  # world-fixed grid lines; axis 0 = x (columns), 1 = y (rows)
-            first = math.ceil(lo[axis] / step) * step
-            for w in np.arange(first, lo[axis] + view, step):
-                pix = int(round((w - lo[axis]) * scale))
-                if 0 <= pix < size:
-                    if axis == 0:
-                        img[:, pix] = _GRID
-                    else:
-                        img[pix, :] = _GRID
-        pix = (traj[t] - lo) * scale  # [16, 16, 2] as (x, y) pixels
-        if r0.size:
-            a, b = pix[r0, c0], pix[r1, c1]
-            n = int(np.ceil(np.abs(b - a).max())) + 2
-            u = np.linspace(0.0, 1.0, n)[None, :, None]
-            pts = a[:, None] + (b - a)[:, None] * u  # [M, n, 2]
-            pts = np.round(pts[..., ::-1]).astype(np.int64).reshape(-1, 2)
-            _stamp(img, pts, line, np.repeat(colours, n, axis=0))
-        if rr.size:  # node (6, 6) last, so it stays visible where nodes overlap
-            order = np.argsort(is_centre, kind="stable")
-            pts = np.round(pix[rr[order], cc[order]][:, ::-1]).astype(np.int64)
-            _stamp(img, pts, dot, node_colours[order])
-    return frames

@@ -1,5 +1,5 @@
-"""The point maze: OGBench's MuJoCo point mass in its maze layouts, a BFS waypoint planner, evaluation tasks,
-vectorised rollouts and a numpy top-down rasteriser.
+"""The point maze: OGBench's MuJoCo point mass in its maze layouts, a BFS waypoint planner, evaluation tasks and
+vectorised rollouts of any policy.
 
 Environment (OGBench ``pointmaze-{arena,medium,large,giant}-v0``, Park et al. 2024; D4RL maze2d's successor)
 - observation: the agent's position xy in R^2; action a in [-1, 1]^2.
@@ -26,8 +26,9 @@ Deviations from OGBench's environment, all deliberate:
   U(-1, 1)^2 to goals).
 - Actions are clipped to [-1, 1] before every step as a safety net: the point env moves qpos directly, so the
   actuators' ``ctrlrange`` never bounds them, and an out-of-range action would move the point further per step.
-- Pictures come from our own rasteriser (walls, floor, goal, agent, fading trail), not MuJoCo's OpenGL renderer,
-  which headless machines lack. Image rows follow the maze map's rows (y grows downwards).
+
+Pictures: ``scene(task)`` describes a task as plain arrays and numbers (maze map, cell size, goal, start region,
+the point's radius); ``athanor.viz.maze`` draws them. Nothing here draws.
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ import collections
 import contextlib
 import dataclasses
 import functools
-import math
 import os
 import tempfile
 from collections.abc import Callable
@@ -46,9 +46,9 @@ import numpy as np
 
 from athanor.core.errors import ConfigError, DataError, NonFiniteError
 
-__all__ = ["MAZES", "START_MODES", "MazeTask", "make_task", "start_positions", "label", "rollout", "render_rollout",
-           "maze_image", "Maze", "get_maze", "PointMazeSim", "bfs_distances", "waypoint", "planner_action",
-           "oracle_policy", "ij_to_xy", "xy_to_ij", "world_to_pixel"]
+__all__ = ["MAZES", "START_MODES", "MazeTask", "make_task", "start_positions", "label", "rollout", "scene", "Maze",
+           "get_maze", "PointMazeSim", "bfs_distances", "waypoint", "planner_action", "oracle_policy", "ij_to_xy",
+           "xy_to_ij"]
 
 MAZES = ("arena", "medium", "large", "giant")
 START_MODES = ("task", "random")
@@ -59,17 +59,8 @@ GOAL_TOL = 1.0  # success radius of the point env (OGBench _goal_tol for 'point'
 ACTION_SCALE = 0.2  # qpos moves by 0.2 * action per step (OGBench PointEnv.step)
 MAX_STEPS = 1000  # episode limit (OGBench max_episode_steps)
 AGENT_RADIUS = 0.7  # the point's sphere geom (OGBench point.xml)
-MAX_FRAMES = 200  # a rendered episode is subsampled to at most this many frames
 INSTALL = "pip install -e '.[rl]'"
 _MOVES = ((-1, 0), (0, -1), (1, 0), (0, 1))  # OGBench's neighbour order; it decides ties between waypoints
-
-WALL = np.array([46, 52, 64], np.float64)
-FLOOR = np.array([236, 233, 222], np.float64)
-GOAL = np.array([214, 48, 64], np.float64)
-START = np.array([52, 160, 88], np.float64)
-AGENT = np.array([32, 100, 200], np.float64)
-TRAIL = np.array([240, 140, 30], np.float64)
-TRAIL_FADE = 120.0  # steps over which a trail point fades towards its floor
 
 
 def ij_to_xy(ij) -> np.ndarray:
@@ -369,106 +360,12 @@ def rollout(policy: Callable[[np.ndarray], np.ndarray], task: MazeTask, n_episod
     }
 
 
-def _frame_geometry(grid: np.ndarray, size: int) -> tuple[float, float, float]:
-    """Pixels per world unit and the pixel offsets that centre the maze in a size x size square."""
-    h, w = grid.shape
-    scale = size / (MAZE_UNIT * max(h, w))
-    return scale, (size - scale * MAZE_UNIT * w) / 2, (size - scale * MAZE_UNIT * h) / 2
-
-
-def _to_px(xy, geometry) -> np.ndarray:
-    """World xy [..., 2] -> continuous pixel (row, col) [..., 2]."""
-    scale, ox, oy = geometry
-    xy = np.asarray(xy, dtype=np.float64)
-    origin = -OFFSET - MAZE_UNIT / 2
-    return np.stack([oy + (xy[..., 1] - origin) * scale, ox + (xy[..., 0] - origin) * scale], axis=-1)
-
-
-def world_to_pixel(task: MazeTask, xy, size: int) -> np.ndarray:
-    """Maze xy [..., 2] -> continuous (row, col) [..., 2] in ``maze_image(task, size)`` and in the frames of
-    ``render_rollout(..., size=size)``; ``floor`` of it is the pixel index."""
-    return _to_px(xy, _frame_geometry(get_maze(task.maze).grid, size))
-
-
-def _floor_plan(grid: np.ndarray, size: int) -> np.ndarray:
-    """Walls and floor as a float [size, size, 3] image; everything outside the map counts as wall."""
-    scale, ox, oy = _frame_geometry(grid, size)
-    centres = np.arange(size) + 0.5
-    j = np.floor((centres - ox) / (scale * MAZE_UNIT)).astype(np.int64)
-    i = np.floor((centres - oy) / (scale * MAZE_UNIT)).astype(np.int64)
-    h, w = grid.shape
-    inside = (i[:, None] >= 0) & (i[:, None] < h) & (j[None, :] >= 0) & (j[None, :] < w)
-    wall = np.ones((size, size), bool)
-    wall[inside] = grid[np.clip(i, 0, h - 1)[:, None], np.clip(j, 0, w - 1)[None, :]][inside] == 1
-    return np.where(wall[..., None], WALL, FLOOR)
-
-
-def _disk(img: np.ndarray, centre_px, radius_px: float, colour: np.ndarray, alpha: float) -> None:
-    """Blend an anti-aliased disk into ``img`` (float [S, S, 3]) in place."""
-    size = img.shape[0]
-    r0, c0 = float(centre_px[0]), float(centre_px[1])
-    lo_r, hi_r = max(0, int(r0 - radius_px - 1)), min(size, int(r0 + radius_px + 2))
-    lo_c, hi_c = max(0, int(c0 - radius_px - 1)), min(size, int(c0 + radius_px + 2))
-    if lo_r >= hi_r or lo_c >= hi_c:
-        return
-    rr = np.arange(lo_r, hi_r)[:, None] + 0.5
-    cc = np.arange(lo_c, hi_c)[None, :] + 0.5
-    cover = np.clip(radius_px - np.hypot(rr - r0, cc - c0) + 0.5, 0.0, 1.0)[..., None] * alpha
-    patch = img[lo_r:hi_r, lo_c:hi_c]
-    img[lo_r:hi_r, lo_c:hi_c] = patch * (1.0 - cover) + colour * cover
-
-
-def _base_image(task: MazeTask, size: int) -> tuple[np.ndarray, tuple[float, float, float]]:
-    maze = get_maze(task.maze)
-    geometry = _frame_geometry(maze.grid, size)
-    img = _floor_plan(maze.grid, size)
-    _disk(img, _to_px(task.goal_xy, geometry), task.goal_tol * geometry[0], GOAL, 0.85)
-    return img, geometry
-
-
-def maze_image(task: MazeTask, size: int = 320) -> np.ndarray:
-    """The maze layout with the goal (red disk of radius goal_tol) and, for ``start="task"``, the start region
-    (green square): uint8."""
-    img, geometry = _base_image(task, size)
-    if task.start != "task":
-        return np.round(img).astype(np.uint8)
-    lo = _to_px(task.init_xy - INIT_NOISE, geometry)
-    hi = _to_px(task.init_xy + INIT_NOISE, geometry)
-    r0, r1 = int(round(lo[0])), int(round(hi[0]))
-    c0, c1 = int(round(lo[1])), int(round(hi[1]))
-    img[r0:r1, c0:c1] = 0.45 * img[r0:r1, c0:c1] + 0.55 * START
-    return np.round(img).astype(np.uint8)
-
-
-def render_rollout(task: MazeTask, xy, length: int, size: int = 160) -> np.ndarray:
-    """Frames [T, size, size, 3] uint8 of one recorded episode: positions ``xy[:length + 1]``.
-
-    At most ``MAX_FRAMES`` frames: every ``ceil((length + 1) / MAX_FRAMES)``-th step plus the last one. Each frame
-    shows the agent disk and its trail so far, older trail points fading towards the floor over ~TRAIL_FADE steps.
-    """
-    xy = np.asarray(xy, dtype=np.float64)
-    length = int(length)
-    if xy.ndim != 2 or xy.shape[1] != 2 or not 0 <= length < xy.shape[0]:
-        raise ValueError(f"render_rollout takes xy [T, 2] with 0 <= length < T, got {xy.shape} and {length}")
-    base, geometry = _base_image(task, size)
-    px = _to_px(xy[:length + 1], geometry)  # [L + 1, 2]
-    stride = math.ceil((length + 1) / MAX_FRAMES)
-    times = list(range(0, length + 1, stride))
-    if times[-1] != length:
-        times[-1] = length
-    dot = max(1, int(round(geometry[0] * 0.15)))
-    offsets = np.array([(dr, dc) for dr in range(-dot + 1, dot) for dc in range(-dot + 1, dot)] or [(0, 0)])
-    cells = np.floor(px).astype(np.int64)  # [L + 1, 2] pixel of each trail point
-    frames = np.empty((len(times), size, size, 3), np.uint8)
-    for f, t in enumerate(times):
-        img = base.copy()
-        age = t - np.arange(t + 1)  # oldest first, so newer points overwrite older ones below
-        alpha = 0.2 + 0.8 * np.exp(-age / TRAIL_FADE)
-        pts = (cells[:t + 1, None, :] + offsets[None]).reshape(-1, 2)
-        a = np.repeat(alpha, len(offsets))[:, None]
-        keep = (pts >= 0).all(1) & (pts < size).all(1)
-        r, c, a = pts[keep, 0], pts[keep, 1], a[keep]
-        img[r, c] = img[r, c] * (1.0 - a) + TRAIL * a
-        _disk(img, px[t], AGENT_RADIUS * geometry[0], AGENT, 1.0)
-        frames[f] = np.round(img).astype(np.uint8)
-    return frames
+def scene(task: MazeTask) -> dict:
+    """The task as plain values for ``athanor.viz.maze.MazeScene(**scene(task))``: the maze map, the cell size, the
+    map's outer corner at cell (0, 0), the goal and its success radius, the start region (the init cell's centre
+    +- the start noise, only for ``start="task"``) and the point's radius."""
+    m = get_maze(task.maze)
+    corner = -OFFSET - MAZE_UNIT / 2
+    return {"grid": m.grid, "unit": MAZE_UNIT, "corner": (corner, corner), "goal": task.goal_xy,
+            "goal_radius": task.goal_tol, "start": task.init_xy if task.start == "task" else None,
+            "start_halfwidth": INIT_NOISE, "agent_radius": AGENT_RADIUS}
