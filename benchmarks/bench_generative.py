@@ -2,7 +2,7 @@
 
     python benchmarks/bench_generative.py [--preset quick] [--calls 5] [--out benchmarks/results]
 
-Writes ``<out>/generative-<git sha>.json`` (the DESIGN §4 bench shape, one entry per model) and prints the
+Writes ``<out>/generative-<git sha>.json`` (the shape of `athanor bench --json`, one entry per model) and prints the
 table. ``projected_full_s`` is the `full` preset's step count divided by the measured rate; the whole
 `generative` experiment at full scale is timed by running it (``athanor experiment generative --scale full``)
 and its wall time read from ``experiment.json``.
@@ -14,8 +14,8 @@ import argparse
 import json
 from pathlib import Path
 
-from athanor.core.bench import bench, format_table
-from athanor.systems import SYSTEMS
+from athanor.api import bench
+from athanor.core.bench import format_table
 
 
 def main() -> None:
@@ -24,8 +24,7 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=5)
     ap.add_argument("--out", default="benchmarks/results")
     args = ap.parse_args()
-    names = [n for n, s in SYSTEMS.items() if s.family == "generative"]
-    results = bench(names, preset=args.preset, calls=args.calls)
+    results = bench(["generative"], preset=args.preset, calls=args.calls)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     sha = (results[0].get("git_sha") or "nogit")[:10]

@@ -34,10 +34,11 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 
-from athanor.core import checkpoint
 from athanor.core import config as C
-from athanor.core.runloop import init_key
-from athanor.systems.offline_rl import iql, maze
+from athanor.core.runs import load_run, read_meta
+from athanor.envs import pointmaze
+from athanor.systems import get_system
+from athanor.systems.offline_rl import iql
 
 CORNERS = jnp.array([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0]])
 SATURATED = 3.0  # |pre-activation| beyond which tanh' = 1 - tanh^2 < 0.01
@@ -64,8 +65,8 @@ def diagnostics(state: iql.State, data: dict, cfg: iql.Config) -> dict:
 
 def trace(seed: int, updates: int, actor_warmup: int) -> list[dict]:
     cfg = iql.Config(head="ddpg", actor_warmup=actor_warmup)
-    data = iql.load_data(cfg)
-    state = iql.init(cfg, init_key(seed), data)
+    data = iql.load_data(cfg, seed)
+    state = iql.init(cfg, seed, data)
     rows = [{"updates": 0, **diagnostics(state, data, cfg)}]
     for done in range(cfg.inner_steps, updates + 1, cfg.inner_steps):
         state, _ = iql.step(state, data, cfg)
@@ -75,18 +76,18 @@ def trace(seed: int, updates: int, actor_warmup: int) -> list[dict]:
 
 
 def ends(run_dir: Path, episodes: int) -> dict:
-    meta = json.loads((run_dir / "config.json").read_text())
+    meta = read_meta(run_dir)
     done = json.loads((run_dir / "summary.json").read_text())["steps_done"]
-    cfg = C.from_dict(iql.Config, meta["config"])
-    data = iql.load_data(cfg)
-    state, _ = checkpoint.restore(checkpoint.list_checkpoints(run_dir / "checkpoints")[-1],
-                                  iql.init(cfg, init_key(meta["seed"]), data))
+    system = get_system(meta["system"]).bind()
+    cfg = C.from_dict(system.Config, meta["config"])
+    data = iql.load_data(cfg, meta["seed"])
+    _, state = load_run(run_dir, system, template=iql.init(cfg, meta["seed"], data))
     task = iql.make_task(cfg)
 
     def policy(obs):
         return np.asarray(iql.policy_action(state.params, data, jnp.asarray(obs, jnp.float32), cfg, cfg.eval_action))
 
-    roll = maze.rollout(policy, task, episodes, seed=EPISODE_SEED, record=episodes)
+    roll = pointmaze.rollout(policy, task, episodes, seed=EPISODE_SEED, record=episodes)
     stop = roll["xy"][np.arange(episodes), roll["lengths"]] - task.goal_xy  # [episodes, 2] offset from the goal
     failed = stop[~roll["episode_success"]]
     dist = np.linalg.norm(failed, axis=1)

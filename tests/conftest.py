@@ -8,15 +8,28 @@ TESTS = Path(__file__).parent
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
+# Systems that exist only for the tests (tests/*_system.py): not registered for users, registered per test.
+TEST_SYSTEMS = {
+    "toy": ("toy_system", "least squares by minibatch SGD (JAX)"),
+    "torch-toy": ("torch_system", "least squares by minibatch SGD with momentum (PyTorch)"),
+    "loop-toy": ("loop_system", "least squares by SGD in NumPy, with its own loop (run)"),
+}
+
+
+def register(monkeypatch, name: str):
+    from athanor import systems
+
+    module, summary = TEST_SYSTEMS[name]
+    spec = systems.SystemSpec(name, "test", module, summary)
+    monkeypatch.setitem(systems.SYSTEMS, name, spec)
+    return spec
+
 
 @pytest.fixture
 def toy_registry(monkeypatch):
-    """Register the toy least-squares system (tests/toy_system.py) as 'toy' for the duration of a test."""
-    from athanor import systems
-
-    spec = systems.SystemSpec("toy", "test", "toy_system", "least squares by minibatch SGD")
-    monkeypatch.setitem(systems.SYSTEMS, "toy", spec)
-    return spec
+    """Register the test systems (tests/toy_system.py as 'toy', tests/torch_system.py as 'torch-toy',
+    tests/loop_system.py as 'loop-toy') for the duration of a test."""
+    return {name: register(monkeypatch, name) for name in TEST_SYSTEMS}
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -40,6 +40,16 @@ def test_list_json_shape():
     (["experiment", "generativ"], "did you mean 'generative'"),
     (["run"], "name a system"),
     (["frobnicate"], "invalid choice"),
+    (["run", "vae", "--seed", "-1"], "seed must be an integer in [0, 2147483647]"),
+    (["run", "vae", "--preset", "tiny", "--out", "/proc/forbidden"], "cannot create the run directory"),
+    (["run", "vae", "--preset", "tiny", "--stop-after", "0"], "--stop-after must be at least 1"),
+    (["claims", "/nonexistent"], "no claims.json at /nonexistent"),
+    (["claims", "/nonexistent", "--reanalyse"], "not a readable experiment directory"),
+    (["report", "/nonexistent"], "is neither a run directory"),
+    (["run", "--resume", "/nonexistent"], "is not a run directory"),
+    (["bench", "vea"], "unknown system 'vea'"),
+    (["bench", "vae", "--set", "kl_wieght=1"], "did you mean 'kl_weight'"),
+    (["bench", "vae", "--calls", "0"], "--calls must be at least 1"),
 ])
 def test_usage_errors_exit_2_without_traceback(args, needle):
     p = athanor(*args)
@@ -60,8 +70,26 @@ def test_run_resume_report_and_corrupt_checkpoint(tmp_path):
     p = athanor("report", str(run_dir), "--out", str(tmp_path / "copy.html"))
     assert p.returncode == 0 and (tmp_path / "copy.html").read_text().startswith("<!")
     p = athanor("claims", str(run_dir))
-    assert p.returncode == 1 and "no claims.json" in p.stderr and "Traceback" not in p.stderr
+    assert p.returncode == 2 and "no claims.json" in p.stderr and "Traceback" not in p.stderr
     for ck in (run_dir / "checkpoints").glob("*.msgpack"):
         ck.write_bytes(ck.read_bytes()[:100])
     p = athanor("run", "--resume", str(run_dir), "--quiet")
     assert p.returncode == 1 and "no valid checkpoint" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_a_batch_too_large_for_memory_is_a_one_line_error(tmp_path):
+    p = athanor("run", "vae", "--preset", "tiny", "--quiet", "--out", str(tmp_path), "--set", "batch_size=1e9")
+    assert p.returncode == 2, p.stderr
+    assert "out of memory" in p.stderr and "batch_size=1000000000" in p.stderr and "Traceback" not in p.stderr
+    run_dir = next((tmp_path / "vae").iterdir())
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "failed"
+
+
+def test_list_imports_no_system_module():
+    code = ("import sys; from athanor.cli import main; main(['list', '--json']); "
+            "loaded = [m for m in sys.modules if m.startswith(('athanor.systems.', 'jax', 'torch'))]; "
+            "print('LOADED', loaded)")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip().splitlines()[-1] == "LOADED []"

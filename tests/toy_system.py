@@ -1,8 +1,9 @@
-"""A least-squares regression fitted by minibatch SGD: the smallest system that exercises the run loop.
+"""A least-squares regression fitted by minibatch SGD in JAX: the smallest system that exercises the run loop.
 
-Loss = mean over a minibatch of (x.w - y)^2 / 2 with y = x.w_true; the minibatch indices come from the
-state's key, so determinism and resume depend on the key threading like a real system's. A learning rate
-above 2 / lambda_max makes the iterates diverge to inf/NaN, which the run loop must catch.
+Loss = mean over a minibatch of (x.w - y)^2 / 2 with y = x.w_true; the regression data come from the run's seed
+(``load_data``), the minibatch indices from the state's key, so determinism and resume depend on the key
+threading like a real system's. A learning rate above 2 / lambda_max makes the iterates diverge to inf/NaN,
+which the run loop must catch. ARCHITECTURE.md walks through this file as the worked example.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from athanor.core import jaxtools
 from athanor.core.artifacts import Heatmap
 from athanor.core.config import TrainConfig, param
 
@@ -37,14 +39,14 @@ class State(flax.struct.PyTreeNode):
     key: jax.Array
 
 
-def load_data(cfg):
-    x = jax.random.normal(jax.random.PRNGKey(123), (64, cfg.dim))
+def load_data(cfg, seed):
+    x = jax.random.normal(jax.random.fold_in(jaxtools.key(seed), 1), (64, cfg.dim))
     w_true = jnp.arange(1.0, cfg.dim + 1.0)
     return {"x": x, "y": x @ w_true}
 
 
-def init(cfg, key, data):
-    return State(w=jnp.zeros(cfg.dim), key=key)
+def init(cfg, seed, data):
+    return State(w=jnp.zeros(cfg.dim), key=jaxtools.key(seed))
 
 
 @functools.partial(jax.jit, static_argnames="cfg")
@@ -60,13 +62,13 @@ def step(state, data, cfg):
     return state, {"loss": losses.mean()}
 
 
-def evaluate(state, data, cfg, key):
+def evaluate(state, data, cfg, seed):
     resid = data["x"] @ state.w - data["y"]
-    noise = jax.random.normal(key, ())
+    noise = jax.random.normal(jaxtools.key(seed), ())
     return {"mse": float(jnp.mean(resid**2)), "probe": float(noise)}
 
 
-def artifacts(state, data, cfg, key):
+def artifacts(state, data, cfg, seed):
     img = np.zeros((8, 8, 3), np.uint8)
     img[:, :4] = 255
     return {"square": img, "weights": Heatmap(np.asarray(state.w)[None, :], ["w"],

@@ -1,7 +1,9 @@
-"""The `athanor` command line (DESIGN §4).
+"""The `athanor` command line: a thin layer over ``athanor.api``.
 
-Exit codes: 0 success; 2 usage or config error (one line on stderr, no traceback); 1 any other failure
-(an AthanorError prints its message without a traceback; anything unexpected keeps its traceback).
+Exit codes: 0 success; 2 usage or config error: a bad argument, config key or value, a path that is not the kind
+of directory the command needs, a config too large for the machine (one line on stderr, no traceback); 1 any
+other failure (an AthanorError, such as a damaged checkpoint or data file, prints its message without a
+traceback; anything unexpected keeps its traceback); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -15,6 +17,10 @@ from athanor.core.errors import AthanorError, ConfigError
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)  # `--res` must not silently mean `--resume`
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str):  # argparse's own usage errors: same format and exit code as ours
         self.print_usage(sys.stderr)
         raise ConfigError(message)
@@ -25,7 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     s = sub.add_parser("list", help="systems and experiments")
-    s.add_argument("--json", action="store_true")
+    fmt = s.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true")
+    fmt.add_argument("--markdown", action="store_true", help="the README's two tables, made from the registries")
 
     s = sub.add_parser("run", help="train one system through the run loop")
     s.add_argument("system", nargs="?")
@@ -64,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("bench", help="throughput, compile time and peak memory per system")
     s.add_argument("systems", nargs="*", help="system or family names (default: all)")
     s.add_argument("--preset", default="quick")
+    s.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override for every benchmarked system, as in `athanor run`")
+    s.add_argument("--seed", type=int, default=0)
     s.add_argument("--calls", type=int, default=5)
     s.add_argument("--json", action="store_true")
 
@@ -97,14 +108,16 @@ def _list(args) -> int:
     from athanor.experiments import EXPERIMENTS, get_experiment
     from athanor.systems import SYSTEMS
 
-    systems = []
-    for spec in SYSTEMS.values():
-        systems.append({"name": spec.name, "family": spec.family, "presets": list(spec.load().PRESETS),
-                        "summary": spec.summary})
+    # from the registry alone: no system module (and no framework) is imported
+    systems = [{"name": spec.name, "family": spec.family, "presets": list(spec.presets), "summary": spec.summary}
+               for spec in SYSTEMS.values()]
     experiments = [{"name": n, "scales": ["tiny", "quick", "full"], "summary": get_experiment(n).SUMMARY}
                    for n in EXPERIMENTS]
     if args.json:
         print(json.dumps({"systems": systems, "experiments": experiments}, indent=2))
+        return 0
+    if args.markdown:
+        print(markdown_tables())
         return 0
     print("systems:")
     for s in systems:
@@ -115,16 +128,36 @@ def _list(args) -> int:
     return 0
 
 
-def _run(args) -> int:
-    from athanor.core.runloop import resume_run, start_run
+def markdown_tables() -> str:
+    """The README's experiment and system tables, made from the two registries (a test keeps README.md equal)."""
+    from athanor.experiments import EXPERIMENTS, get_experiment
+    from athanor.systems import SYSTEMS
 
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    lines = ["| experiment | source | systems | what it checks |", "|---|---|---|---|"]
+    for name in EXPERIMENTS:
+        module = get_experiment(name)
+        used = ", ".join(f"`{u}`" for u in dict.fromkeys(spec.system for spec in module.runs("full")))
+        lines.append(f"| `{name}` | {cell(module.SOURCE)} | {used} | {cell(module.SUMMARY)} |")
+    lines += ["", "| system | family | what it is |", "|---|---|---|"]
+    lines += [f"| `{s.name}` | {s.family} | {cell(s.summary)} |" for s in SYSTEMS.values()]
+    return "\n".join(lines)
+
+
+def _run(args) -> int:
+    from athanor.api import resume_run, start_run
+
+    if args.resume and (args.system or args.sets or args.preset):
+        raise ConfigError("--resume continues a run with its saved config; drop SYSTEM, --preset and --set")
+    if not args.resume and not args.system:
+        raise ConfigError("name a system (see `athanor list`) or pass --resume RUN_DIR")
+    if args.stop_after is not None and args.stop_after < 1:
+        raise ConfigError(f"--stop-after must be at least 1, got {args.stop_after}")
     if args.resume:
-        if args.system or args.sets or args.preset:
-            raise ConfigError("--resume continues a run with its saved config; drop SYSTEM, --preset and --set")
         result = resume_run(args.resume, stop_after=args.stop_after, progress=not args.quiet)
     else:
-        if not args.system:
-            raise ConfigError("name a system (see `athanor list`) or pass --resume RUN_DIR")
         result = start_run(args.system, preset=args.preset, sets=args.sets, seed=args.seed, out=args.out,
                            stop_after=args.stop_after, progress=not args.quiet)
     if result.status == "completed":
@@ -136,8 +169,8 @@ def _run(args) -> int:
 
 
 def _experiment(args) -> int:
+    from athanor.api import run_experiment
     from athanor.core.claims import format_table, load
-    from athanor.core.experiment import run_experiment
 
     exp_dir = run_experiment(args.name, scale=args.scale, seeds=args.seeds, out=args.out,
                              progress=not args.quiet)
@@ -185,8 +218,8 @@ def _relocate(report: Path, out: Path) -> Path:
 
 
 def _claims(args) -> int:
+    from athanor.api import reanalyse
     from athanor.core.claims import format_table, load
-    from athanor.core.experiment import reanalyse
 
     if args.reanalyse:
         reanalyse(Path(args.dir))
@@ -196,7 +229,7 @@ def _claims(args) -> int:
 
 
 def _tour(args) -> int:
-    from athanor.core.experiment import run_experiment
+    from athanor.api import run_experiment
     from athanor.experiments import EXPERIMENTS
 
     for name in EXPERIMENTS:
@@ -206,14 +239,13 @@ def _tour(args) -> int:
 
 
 def _bench(args) -> int:
-    from athanor.core.bench import bench, format_table
-    from athanor.systems import SYSTEMS, get_system
+    from athanor.api import bench
+    from athanor.core.bench import format_table
 
-    names: list[str] = []
-    for n in args.systems or list(SYSTEMS):  # a family name (e.g. "oceanworld") stands for all its systems
-        family = [k for k, spec in SYSTEMS.items() if spec.family == n and k != n]
-        names += family if family and n not in SYSTEMS else [get_system(n).name]
-    results = bench(names, preset=args.preset, calls=args.calls, progress=not args.json)
+    if args.calls < 1:
+        raise ConfigError(f"--calls must be at least 1, got {args.calls}")
+    results = bench(args.systems, preset=args.preset, calls=args.calls, sets=args.sets, seed=args.seed,
+                    progress=not args.json)
     print(json.dumps(results, indent=2) if args.json else format_table(results))
     return 0
 
@@ -271,12 +303,18 @@ COMMANDS = {"list": _list, "run": _run, "experiment": _experiment, "report": _re
             "data": _data}
 
 
+def _printable(message: str, keep_newlines: bool) -> str:
+    """The message with control characters from user input (a stray escape or record separator in a --set
+    value) shown as escapes, so a usage error stays one line and cannot drive the terminal."""
+    return "".join(ch if ch.isprintable() or (keep_newlines and ch == "\n") else repr(ch)[1:-1] for ch in message)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         return COMMANDS[args.command](args)
     except AthanorError as e:
-        print(f"athanor: error: {e}", file=sys.stderr)
+        print(f"athanor: error: {_printable(str(e), keep_newlines=e.exit_code != 2)}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("athanor: interrupted", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""Writing a system's artifacts into a run directory, and reading its metrics log back.
+"""Writing a system's artifacts into a run directory (reading them back: ``core/runs.py``).
 
 ``write_artifacts(run_dir, {name: value})`` maps each value by kind (see ``core/artifacts.py``):
 
@@ -12,20 +12,13 @@ report's metric plot. Float images are refused rather than silently rescaled: a 
 itself how its values map to [0, 255]. Every file is written atomically (temporary file in the same
 folder, then ``os.replace``). Non-finite table cells are stored as JSON ``null`` so the file is strict
 JSON; ``Heatmap.from_json`` reads ``null`` back as NaN.
-
-``read_metrics(run_dir)`` parses ``metrics.jsonl``: the last line for a (kind, step) wins (a resumed
-run re-logs steps after its checkpoint), records come back sorted by step (train before eval at equal
-steps), a truncated final line (a crash mid-write) is skipped silently, and any other unreadable line
-is skipped with a warning naming the file and line number, so one damaged record never hides a run.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -34,9 +27,12 @@ import numpy as np
 
 from athanor.core.artifacts import Heatmap
 from athanor.core.checkpoint import atomic_write_bytes
+from athanor.core.rundir import json_clean
+from athanor.viz.figures import heatmap
+from athanor.viz.video import write_video
 
-__all__ = ["write_artifacts", "read_metrics", "atomic_write_bytes", "atomic_write_text", "write_png",
-           "RESERVED_NAMES", "NAME_PATTERN"]
+__all__ = ["write_artifacts", "atomic_write_bytes", "atomic_write_text", "write_png", "RESERVED_NAMES",
+           "NAME_PATTERN"]
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}")
 RESERVED_NAMES = frozenset({"curves"})
@@ -89,22 +85,9 @@ def _classify(name: Any, value: Any) -> tuple[str, Any]:
     return ("image" if arr.ndim == 3 else "video"), arr
 
 
-def _json_safe(x: Any) -> Any:
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, list):
-        return [_json_safe(v) for v in x]
-    if isinstance(x, dict):
-        return {k: _json_safe(v) for k, v in x.items()}
-    return x
-
-
 def write_artifacts(run_dir: str | os.PathLike, artifacts: Mapping[str, Any], *,
                     fps: float = 10) -> list[Path]:
     """Validate every artifact, then write each one under ``run_dir``; return the paths written."""
-    from athanor.viz.figures import heatmap
-    from athanor.viz.video import write_video
-
     if not isinstance(artifacts, Mapping):
         raise TypeError(f"artifacts must be a dict of name -> artifact, got {type(artifacts).__name__}")
     checked = [(name, *_classify(name, value)) for name, value in artifacts.items()]
@@ -116,38 +99,7 @@ def write_artifacts(run_dir: str | os.PathLike, artifacts: Mapping[str, Any], *,
         elif kind == "video":
             written.append(write_video(run_dir / "videos" / name, value, fps=fps))
         else:
-            text = json.dumps(_json_safe(value.to_json()), indent=1, allow_nan=False)
+            text = json.dumps(json_clean(value.to_json()), indent=1, allow_nan=False)
             written.append(atomic_write_text(run_dir / "tables" / f"{name}.json", text + "\n"))
             written.append(write_png(run_dir / "figures" / f"{name}.png", heatmap(value)))
     return written
-
-
-_KIND_ORDER = {"train": 0, "eval": 1}
-
-
-def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
-    """Records of ``run_dir/metrics.jsonl``, last line per (kind, step) winning, sorted by step."""
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.exists():
-        return []
-    lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
-    # A file ending in "\n" splits into a trailing empty string; without it the last line was cut short.
-    complete_until = len(lines) - 1
-    latest: dict[tuple[str, int], dict] = {}
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            if i < complete_until:
-                warnings.warn(f"{path}: line {i + 1} is not valid JSON and was skipped", stacklevel=2)
-            continue
-        step = rec.get("step") if isinstance(rec, dict) else None
-        if not isinstance(step, int) or isinstance(step, bool):
-            warnings.warn(f"{path}: line {i + 1} has no integer 'step' and was skipped", stacklevel=2)
-            continue
-        latest[(str(rec.get("kind", "train")), step)] = rec
-    return sorted(latest.values(),
-                  key=lambda r: (r["step"], _KIND_ORDER.get(str(r.get("kind", "train")), 2),
-                                 str(r.get("kind", "train"))))

@@ -1,13 +1,15 @@
-"""Atomic, self-checking checkpoints: msgpack state + the resolved config, never pickle.
+"""Atomic, self-checking checkpoints: the state's bytes + the resolved config, never pickle.
 
 A checkpoint file ``ckpt_<step>.msgpack`` is one msgpack map::
 
-    {"format": 1, "system": str, "step": int, "config": json str, "sha256": hex of payload,
-     "payload": flax.serialization.to_bytes(state)}
+    {"format": 1, "system": str, "step": int, "config": json str, "sha256": hex of payload, "payload": bytes}
 
+The payload is whatever the system's ``save_state`` hook made of its state (Flax msgpack for JAX systems, a
+safetensors file of tensors for PyTorch ones; see ``systems/contract.py``); this module never interprets it.
 It is written to a temp file in the same directory and renamed into place, so a crash leaves either the old
 file set or the new one, never a half-written checkpoint that resume would trust. Loading verifies the hash and
-restores into a template state (from ``init``), so shapes and dtypes are checked against the system's code.
+hands the payload to the system's ``load_state`` with a template state (from ``init``), so shapes and dtypes
+are checked against the system's code.
 """
 
 from __future__ import annotations
@@ -17,11 +19,11 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import msgpack
-from flax import serialization
 
 from athanor.core.errors import CheckpointError
 
@@ -45,8 +47,10 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return path
 
 
-def save(ckpt_dir: Path, system: str, step: int, config: dict, state: Any, keep: int = 3) -> Path:
-    payload = serialization.to_bytes(state)
+def save(ckpt_dir: Path, system: str, step: int, config: dict, payload: bytes, keep: int = 3) -> Path:
+    """Write ``payload`` (a serialised state) as the checkpoint of ``step``; keep the newest ``keep`` files."""
+    if not isinstance(payload, bytes):
+        raise TypeError(f"a checkpoint payload must be bytes (the system's save_state), got {type(payload).__name__}")
     record = {
         "format": FORMAT, "system": system, "step": int(step), "config": json.dumps(config, sort_keys=True),
         "sha256": hashlib.sha256(payload).hexdigest(), "payload": payload,
@@ -93,11 +97,16 @@ def read(path: Path) -> dict:
     return record
 
 
-def restore(path: Path, template: Any) -> tuple[Any, dict]:
-    """Return (state, record) with the state restored into the structure of ``template``."""
+def restore(path: Path, template: Any, load_state: Callable[[Any, bytes], Any],
+            system: str | None = None) -> tuple[Any, dict]:
+    """Return (state, record): the payload restored by ``load_state`` into the structure of ``template``.
+
+    With ``system``, a checkpoint written by another system is refused before its payload is read."""
     record = read(path)
+    if system is not None and record["system"] != system:
+        raise CheckpointError(f"checkpoint {path} belongs to system '{record['system']}', not '{system}'")
     try:
-        state = serialization.from_bytes(template, record["payload"])
+        state = load_state(template, record["payload"])
     except Exception as e:
         raise CheckpointError(
             f"checkpoint {path} does not match this system's state ({type(e).__name__}: {e}); was it written "

@@ -1,4 +1,4 @@
-"""Claims: a finding from the writing, checked against measured numbers (DESIGN §6).
+"""Claims: a finding from the writing, checked against measured numbers.
 
 A claim is judged only at a scale where it can count: at ``tiny`` every verdict is ``inconclusive`` by
 construction (the runs are seconds long), and a claim whose measurement is missing or NaN is inconclusive too.
@@ -13,7 +13,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from athanor.core.errors import AthanorError
+from athanor.core.errors import AthanorError, ConfigError
+from athanor.core.rundir import json_clean
 
 VERDICTS = ("reproduced", "not_reproduced", "inconclusive")
 
@@ -52,17 +53,7 @@ def judge(id: str, statement: str, metric: str, threshold: Any, measured: Any, h
         verdict = "inconclusive"
     else:
         verdict = "reproduced" if holds else "not_reproduced"
-    return Claim(id, statement, metric, threshold, _round(measured), verdict)
-
-
-def _round(x: Any) -> Any:
-    if isinstance(x, float):
-        return float(f"{x:.6g}") if math.isfinite(x) else None
-    if isinstance(x, dict):
-        return {k: _round(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_round(v) for v in x]
-    return x
+    return Claim(id, statement, metric, threshold, json_clean(measured, digits=6), verdict)
 
 
 def load(path: Path) -> list[dict]:
@@ -71,8 +62,8 @@ def load(path: Path) -> list[dict]:
     if path.is_dir():
         path = path / "claims.json"
     if not path.is_file():
-        raise AthanorError(f"no claims.json at {path}; claims belong to experiment directories "
-                           f"(made by `athanor experiment NAME`)")
+        raise ConfigError(f"no claims.json at {path}; claims belong to experiment directories "
+                          f"(made by `athanor experiment NAME`)")
     try:
         items = json.loads(path.read_text())
     except json.JSONDecodeError as e:

@@ -1,6 +1,6 @@
 """Configs: frozen flat dataclasses, presets, and resolution with clear errors.
 
-Resolution order (DESIGN §4): dataclass defaults -> preset -> experiment overrides -> ``--set k=v``.
+Resolution order: dataclass defaults -> preset -> experiment overrides -> ``--set k=v``.
 Every field may carry bounds or choices through :func:`param`; violations raise :class:`ConfigError`
 naming the key, the value and the fix. Unknown keys suggest the nearest valid name.
 """
@@ -36,6 +36,7 @@ class TrainConfig:
     inner_steps: int = param(100, lo=1, doc="updates fused into one jitted `step` call (lax.scan)")
     eval_every: int = param(0, lo=0, doc="updates between evaluations; 0 = only at the end")
     ckpt_every: int = param(0, lo=0, doc="updates between checkpoints; 0 = only at the end")
+    ckpt_every_s: float = param(300.0, lo=0.0, doc="seconds of wall time between checkpoints; 0 = off")
 
 
 def field_names(cls: type) -> list[str]:
@@ -120,6 +121,8 @@ def _check_value(cls: type, f: dataclasses.Field, value: Any) -> None:
         raise ConfigError(
             f"config key '{f.name}' expects {base.__name__}, got {type(value).__name__} {value!r}"
         )
+    if base is float and not math.isfinite(value):
+        raise ConfigError(f"config key '{f.name}' must be a finite number, got {value!r}")
     meta = f.metadata
     if meta.get("choices") is not None and value not in meta["choices"]:
         raise ConfigError(

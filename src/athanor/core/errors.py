@@ -25,3 +25,7 @@ class CheckpointError(AthanorError):
 
 class NonFiniteError(AthanorError):
     """Training produced a NaN or infinite value; the last good checkpoint is kept."""
+
+
+class ResourceError(ConfigError):
+    """The config asks for more memory than the machine has (exit code 2: lower a size with --set)."""

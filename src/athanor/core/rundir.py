@@ -1,4 +1,11 @@
-"""Run directories: layout, provenance, append-only metrics, atomic JSON (DESIGN §5)."""
+"""Run directories: layout, provenance, append-only metrics, atomic JSON.
+
+A run directory (``runs/<system>/<time>_s<seed>/``) holds ``config.json`` (the resolved config, package version,
+git sha and the system's runtime: framework, version, devices), ``metrics.jsonl`` (one JSON object per logged
+step, only ever appended), ``summary.json``, ``checkpoints/``, ``figures/``, ``tables/``, ``videos/`` and
+``report.html`` (ARCHITECTURE.md). JSON has no NaN or infinity: :func:`json_clean` writes them as null, and
+every JSON file here goes through it.
+"""
 
 from __future__ import annotations
 
@@ -43,30 +50,27 @@ def git_sha() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def jax_info() -> dict[str, Any]:
-    import jax
-
-    return {"version": jax.__version__, "backend": jax.default_backend(),
-            "devices": [str(d) for d in jax.devices()]}
+def provenance(runtime: dict[str, Any]) -> dict[str, Any]:
+    """Where a run came from: package version, git sha, time, and ``runtime`` (the system's framework info)."""
+    return {"version": athanor.__version__, "git_sha": git_sha(), "runtime": runtime, "created": now_iso()}
 
 
-def provenance() -> dict[str, Any]:
-    return {"version": athanor.__version__, "git_sha": git_sha(), "jax": jax_info(), "created": now_iso()}
-
-
-def _clean(value: Any) -> Any:
-    """JSON has no NaN/inf: write them as null so every file stays standard JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
+def json_clean(value: Any, digits: int | None = None) -> Any:
+    """``value`` with every non-finite float as None and tuples as lists, recursively; with ``digits``, finite
+    floats are rounded to that many significant digits (for display-sized numbers such as claims)."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        return float(f"{value:.{digits}g}") if digits else value
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: json_clean(v, digits) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
+        return [json_clean(v, digits) for v in value]
     return value
 
 
 def write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(Path(path), (json.dumps(_clean(obj), indent=2, sort_keys=False) + "\n").encode())
+    atomic_write_bytes(Path(path), (json.dumps(json_clean(obj), indent=2, sort_keys=False) + "\n").encode())
 
 
 def read_json(path: Path) -> Any:
@@ -75,7 +79,7 @@ def read_json(path: Path) -> Any:
 
 def append_jsonl(path: Path, record: dict) -> None:
     """Append one JSON line; a line torn by an earlier crash is closed first so this record stays whole."""
-    line = json.dumps(_clean(record)) + "\n"
+    line = json.dumps(json_clean(record)) + "\n"
     with open(path, "a+b") as f:
         if f.tell() > 0:
             f.seek(-1, 2)

@@ -1,4 +1,7 @@
-"""The registry of experiments: one per source post (DESIGN §4), imported lazily."""
+"""The registry of experiments: one per source post, each imported only when used.
+
+An experiment module's exports are listed in ``core/experiment.py``; ARCHITECTURE.md has the checklist.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """`generative`: how well do VAE, GAN, autoregressive and diffusion models cover the modes of coloured MNIST?
 
-Source: sources/05 (A Brief Examination of Generative Models). Every model trains on the same 30-bin
+Source: "A Brief Examination of Generative Models". Every model trains on the same 30-bin
 coloured-MNIST distribution (6 digit templates at 4:4:4:4:2:1 x green or a red-blue blend) and is scored on
 12,800 samples by the nearest-template classifier: frequency table vs the truth (total variation, KL),
 bins covered, and wrong-pixel error per bin. Flow matching is added beyond the post.
@@ -20,9 +20,7 @@ With several seeds a claim is judged on the mean over seeds; per-seed values are
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 
 import numpy as np
 
@@ -31,6 +29,7 @@ from athanor.core.claims import judge
 from athanor.core.experiment import Analysis, RunSpec, mean, metric
 
 SUMMARY = "mode coverage of VAE, GAN (+minibatch discrimination), autoregressive, diffusion and flow models"
+SOURCE = "A Brief Examination of Generative Models"
 
 MODELS = (
     ("oracle", "oracle"), ("vae", "vae"), ("gan", "gan"), ("gan-mbd", "gan-mbd"),
@@ -100,12 +99,10 @@ def _claims(records, scale):
 
 
 def _load_tables(records, label, name):
-    tables = []
-    for r in records:
-        path = Path(r.run_dir) / "tables" / f"{name}.json"
-        if r.spec.label == label and path.is_file():
-            tables.append(Heatmap.from_json(json.loads(path.read_text())))
-    return tables
+    from athanor.core.runs import read_table
+
+    tables = [read_table(r.run_dir, name) for r in records if r.spec.label == label]
+    return [t for t in tables if t is not None]
 
 
 def _averaged(tables, title, fmt):

@@ -1,6 +1,6 @@
 """`oceanworld`: greedy search, novelty search and MAP-Elites over soft swimming creatures.
 
-Source: sources/13 (Quality Diversity: Evolving Ocean Creatures). Six runs of ``athanor.systems.oceanworld.qd``
+Source: "Quality Diversity: Evolving Ocean Creatures". Six runs of ``athanor.systems.oceanworld.qd``
 with one preset per scale, so every run spends the same number of creature evaluations (``init_batch`` at
 start, ``batch`` per generation, ``steps`` generations): random sampling, greedy hill climbing from two start
 genomes (``start_seed`` 0 and 1: 5x5 blocks with different muscle/drag bits), novelty search (passive 32x32
@@ -36,11 +36,13 @@ from typing import Any
 
 import numpy as np
 
+from athanor.core import config as C
 from athanor.core.artifacts import Heatmap
 from athanor.core.claims import judge
 from athanor.core.experiment import Analysis, RunSpec, mean, metric
 
 SUMMARY = "greedy search, novelty search and MAP-Elites (random vs novelty-seeded) on soft swimming creatures"
+SOURCE = "Quality Diversity: Evolving Ocean Creatures"
 
 RUNS = (
     ("ocean-random", "random", {}),
@@ -145,52 +147,31 @@ def load_state(run_dir: Path) -> tuple[Any, Any] | None:
     """(cfg, state) from a run's newest valid checkpoint, or None if the run left none."""
     import jax
 
-    from athanor.core import checkpoint
-    from athanor.core import config as C
-    from athanor.core.rundir import read_json
+    from athanor.core.errors import AthanorError
+    from athanor.core.runs import load_run, read_meta
     from athanor.systems import get_system
 
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.json").is_file():
+    try:
+        meta = read_meta(run_dir)
+        system = get_system(meta["system"]).bind()
+        cfg = C.from_dict(system.Config, meta["config"])
+        template = jax.eval_shape(lambda: system.init(cfg, 0, None))  # the state's shapes, without init's work
+        return load_run(run_dir, system, template=template)
+    except AthanorError:
         return None
-    meta = read_json(run_dir / "config.json")
-    module = get_system(meta["system"]).load()
-    cfg = C.from_dict(module.Config, meta["config"])
-    path, _ = checkpoint.latest_valid(run_dir / "checkpoints")
-    if path is None:
-        return None
-    # the state's shapes without running init's evaluations
-    template = jax.eval_shape(lambda: module.init(cfg, jax.random.PRNGKey(0), None))
-    state, _ = checkpoint.restore(path, template)
-    return cfg, state
 
 
-def _line_figure(series: dict[str, dict[str, tuple[list[float], list[float]]]], xlabel: str) -> np.ndarray:
-    """One panel per metric, one line per run label -> uint8 (H, W, 3)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+def _train_curves(records, labels, x_key: str, keys: tuple[str, ...]) -> list[dict]:
+    """Train records of the first seed of each label, as {x_key, "label", *keys} rows for ``viz.curves``."""
+    from athanor.core.runs import read_metrics
 
-    fig = Figure(figsize=(4.3 * len(series), 3.2), dpi=100, layout="constrained")
-    axes = fig.subplots(1, len(series), squeeze=False)[0]
-    for ax, (name, lines) in zip(axes, series.items(), strict=True):
-        for label, (xs, ys) in lines.items():
-            ax.plot(xs, ys, label=label, linewidth=1.4, marker="o" if len(xs) <= 25 else None, markersize=3)
-        ax.set_title(name, fontsize=10)
-        ax.set_xlabel(xlabel, fontsize=9)
-        ax.tick_params(labelsize=8)
-        ax.grid(True, alpha=0.3)
-        if lines:
-            ax.legend(fontsize=7)
-    canvas = FigureCanvasAgg(fig)
-    canvas.draw()
-    return np.ascontiguousarray(np.asarray(canvas.buffer_rgba())[..., :3]).copy()
-
-
-def _train_series(record, x_key: str, y_key: str) -> tuple[list[float], list[float]]:
-    from athanor.core.artifact_io import read_metrics
-
-    rows = [r for r in read_metrics(record.run_dir) if r.get("kind") == "train" and y_key in r and x_key in r]
-    return [float(r[x_key]) for r in rows], [float(r[y_key]) for r in rows]
+    rows = []
+    for label in labels:
+        rec = _first_seed(records, label)
+        for r in read_metrics(rec.run_dir) if rec is not None else []:
+            if r.get("kind") == "train" and x_key in r:
+                rows.append({x_key: r[x_key], "label": label, **{k: r[k] for k in keys if k in r}})
+    return rows
 
 
 def _first_seed(records, label):
@@ -200,22 +181,16 @@ def _first_seed(records, label):
 
 def _artifacts(records) -> tuple[dict[str, Any], list[str]]:
     from athanor.systems.oceanworld import qd
+    from athanor.viz.figures import curves
+    from athanor.viz.video import tile_videos
 
     arts: dict[str, Any] = {}
     notes: list[str] = []
-    curves = {name: {} for name in ("qd_score", "coverage", "max_fitness")}
-    for _, label, _ in RUNS:
-        rec = _first_seed(records, label)
-        if rec is not None:
-            for name in curves:
-                curves[name][label] = _train_series(rec, "evaluations", name)
-    arts["qd_curves"] = _line_figure(curves, "evaluations")
-    greedy = {"parent_fitness": {}}
-    for label in ("greedy-a", "greedy-b"):
-        rec = _first_seed(records, label)
-        if rec is not None:
-            greedy["parent_fitness"][label] = _train_series(rec, "step", "parent_fitness")
-    arts["greedy_fitness"] = _line_figure(greedy, "generation")
+    keys = ("qd_score", "coverage", "max_fitness")
+    arts["qd_curves"] = curves(_train_curves(records, [label for _, label, _ in RUNS], "evaluations", keys), keys,
+                               x="evaluations", series="label")
+    arts["greedy_fitness"] = curves(_train_curves(records, ("greedy-a", "greedy-b"), "step", ("parent_fitness",)),
+                                    ["parent_fitness"], series="label", xlabel="generation")
 
     states = {}
     for _, label, _ in RUNS:
@@ -232,7 +207,7 @@ def _artifacts(records) -> tuple[dict[str, Any], list[str]]:
                 grids.append(qd.grid_of(h))
                 titles.append(f"{label}, gen {int(t)}")
     if grids:
-        arts["archives_over_time"] = qd.archive_figure(grids, titles, ncols=len(times))
+        arts["archives_over_time"] = qd.archive_panels(grids, titles, ncols=len(times))
     if "ns-mapelites" in states:
         cfg, state = states["ns-mapelites"]
         arts.update(_elite_grid(cfg, state, notes))
@@ -241,7 +216,7 @@ def _artifacts(records) -> tuple[dict[str, Any], list[str]]:
         if label in states:
             rows.append(_greedy_row(*states[label]))
     if rows:
-        arts["greedy_runs"] = qd.tile_videos([v for row in rows for v in row], ncols=3)
+        arts["greedy_runs"] = tile_videos([v for row in rows for v in row], ncols=3)
         notes.append("greedy_runs video: one row per start genome (greedy-a, greedy-b): the start genome, the "
                      "parent half-way through the run, and the final parent")
     return arts, notes
@@ -249,6 +224,7 @@ def _artifacts(records) -> tuple[dict[str, Any], list[str]]:
 
 def _elite_grid(cfg, state, notes) -> dict[str, Any]:
     from athanor.systems.oceanworld import qd
+    from athanor.viz.video import tile_videos
 
     fitness = np.asarray(state.archive.fitness)
     picks = qd.pick_elites(fitness)
@@ -263,13 +239,14 @@ def _elite_grid(cfg, state, notes) -> dict[str, Any]:
     table = Heatmap(values, rows=[f"{n} ({v:.0%} nodes)" for n, v in qd.ELITE_NODES],
                     cols=[f"{n} ({v:.0%} bonds)" for n, v in qd.ELITE_BONDS],
                     title="ns-mapelites elites nearest each target: fitness", fmt=".1f")
-    return {"elite_grid": qd.tile_videos(videos, ncols=3), "elite_grid_fitness": table}
+    return {"elite_grid": tile_videos(videos, ncols=3), "elite_grid_fitness": table}
 
 
 def _greedy_row(cfg, state) -> list[np.ndarray]:
     import jax
 
-    from athanor.systems.oceanworld import qd, world
+    from athanor.envs import oceanworld as world
+    from athanor.systems.oceanworld import qd
 
     start = world.start_genome(jax.random.PRNGKey(cfg.start_seed))
     half = cfg.snapshots // 2

@@ -1,13 +1,14 @@
-"""`offline-rl`: how IQL's policy is extracted decides how well it does on the point maze (posts 02 and 01).
+"""`offline-rl`: how IQL's policy is extracted decides how well it does on the point maze.
 
-Source: sources/02 (Policy extraction in IQL) and sources/01 (Tanh activations with DDPG). One IQL critic recipe
-(expectile 0.9, reward r - 1, twin Q, 256x256 MLPs) on the medium point maze's task 1, with five ways of reading a
-policy out of it: AWR with a Gaussian head (beta 10, the IQL default), the same with beta = 100 (the post's
-"raise the temperature" question; the weights stay finite through IQL's clip at 100), AWR over k-means action
-tokens with a softmax head, DDPG through tanh (no BC, as in the post) and DDPG+BC (Q normalised by mean |Q|).
-Each run reports its success rate and time to goal over its final evaluation's episodes (100 at full), which
-start, as in D4RL's maze2d, in uniformly drawn free cells (``success_task_start`` is the same policy started from
-the task's far corner, OGBench's protocol, reported but not judged), the learned AWR std, and statistics of its
+Source: "Small-Research: Policy Extraction in IQL" and "Small-Research: Tanh Activations with DDPG".
+
+One IQL critic recipe (expectile 0.9, reward r - 1, twin Q, 256x256 MLPs) on the medium point maze's task 1, with
+five ways of reading a policy out of it: AWR with a Gaussian head (beta 10, the IQL default), the same with beta =
+100 (the post's "raise the temperature" question; the weights stay finite through IQL's clip at 100), AWR over
+k-means action tokens with a softmax head, DDPG through tanh (no BC, as in the post) and DDPG+BC (Q normalised by
+mean |Q|). Each run reports its success rate and time to goal over its final evaluation's episodes (100 at full),
+which start, as in D4RL's maze2d, in uniformly drawn free cells (``success_task_start`` is the same policy started
+from the task's far corner, OGBench's protocol, reported but not judged), the learned AWR std, and statistics of its
 action distribution at 1024 dataset states (``systems/offline_rl/iql.py`` defines action_norm, circle_frac and
 modes).
 
@@ -37,7 +38,6 @@ gives each scale's seed count when ``--seeds`` is not given).
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 
@@ -46,6 +46,7 @@ from athanor.core.claims import judge
 from athanor.core.experiment import Analysis, RunSpec, mean, metric
 
 SUMMARY = "IQL on the point maze: AWR (Gaussian, high beta, discrete) vs DDPG / DDPG+BC extraction; tanh vs clip"
+SOURCE = "Small-Research: Policy Extraction in IQL; Small-Research: Tanh Activations with DDPG"
 
 BETA_HIGH = 100.0
 MODELS = (
@@ -157,53 +158,14 @@ def _unless_floor(holds: bool, m: dict, *labels: str) -> bool | None:
     return None if all(m[k]["success"] == 0.0 for k in labels) else holds
 
 
-def _read_image(path: Path) -> np.ndarray | None:
-    import imageio.v3 as iio
-
-    if not path.is_file():
-        return None
-    img = np.asarray(iio.imread(path))
-    return img[..., :3] if img.ndim == 3 else None
-
-
-def _read_video(path_stem: Path) -> np.ndarray | None:
-    import imageio.v3 as iio
-
-    for ext in (".mp4", ".gif"):
-        path = path_stem.with_suffix(ext)
-        if path.is_file():
-            try:
-                frames = np.asarray(iio.imread(path, index=None))
-            except (OSError, ValueError, RuntimeError):
-                return None
-            return frames[..., :3] if frames.ndim == 4 else None
-    return None
-
-
 def _first_run(records, label):
     done = [r for r in records if r.spec.label == label and r.final]
     return min(done, key=lambda r: r.seed) if done else None
 
 
-def _same_shape_grid(images, nrow):
-    from athanor.viz.figures import image_grid
-
-    h = max(i.shape[0] for i in images)
-    w = max(i.shape[1] for i in images)
-    padded = [np.pad(i, ((0, h - i.shape[0]), (0, w - i.shape[1]), (0, 0)), constant_values=255) for i in images]
-    return image_grid(np.stack(padded), nrow=nrow, pad=4)
-
-
-def _side_by_side_video(clips):
-    t = max(c.shape[0] for c in clips)
-    # shorter episodes (they reached the goal sooner) hold their last frame
-    held = [np.concatenate([c, np.repeat(c[-1:], t - c.shape[0], axis=0)]) for c in clips]
-    return np.stack([_same_shape_grid([c[k] for c in held], nrow=len(held)) for k in range(t)])
-
-
 def _curve_records(records):
-    """metrics.jsonl rows averaged over seeds, one 'kind' per label: success (eval) and awr_std (train)."""
-    from athanor.core.artifact_io import read_metrics
+    """metrics.jsonl rows averaged over seeds, one series per label: success (eval) and awr_std (train)."""
+    from athanor.core.runs import read_metrics
 
     sums: dict[tuple[str, int, str], list[float]] = {}
     for r in records:
@@ -211,11 +173,13 @@ def _curve_records(records):
             for key, kind in (("success", "eval"), ("awr_std", "train")):
                 if row.get("kind") == kind and isinstance(row.get(key), (int, float)):
                     sums.setdefault((r.spec.label, int(row["step"]), key), []).append(float(row[key]))
-    return [{"step": step, "kind": label, key: float(np.mean(v))} for (label, step, key), v in sorted(sums.items())]
+    return [{"step": step, "label": label, key: float(np.mean(v))} for (label, step, key), v in sorted(sums.items())]
 
 
 def _artifacts(records):
-    from athanor.viz.figures import bar_compare, curves
+    from athanor.core.runs import read_image, read_video
+    from athanor.viz.figures import bar_compare, curves, image_grid
+    from athanor.viz.video import tile_videos
 
     arts = {}
     rows = [label for label in LABELS if any(r.spec.label == label and r.final for r in records)]
@@ -231,23 +195,22 @@ def _artifacts(records):
         arts[f"compare_{key}"] = bar_compare(rows, means, stds, title=key, ylabel=ylabel)
     curve_rows = _curve_records(records)
     if curve_rows:
-        arts["training_curves"] = curves(curve_rows, ["success", "awr_std"], title="mean over seeds")
+        arts["training_curves"] = curves(curve_rows, ["success", "awr_std"], title="mean over seeds", series="label")
     first = {label: _first_run(records, label) for label in rows}
     for name, stem in (("actions_compare", "actions_policy"), ("actions_rollout_compare", "actions_rollout")):
         panels = [("awr", "actions_data")] + [(label, stem) for label in ("awr", "ddpg", "awr-discrete")]
-        imgs = [_read_image(Path(first[label].run_dir) / "figures" / f"{fig}.png")
-                for label, fig in panels if first.get(label) is not None]
+        imgs = [read_image(first[label].run_dir, fig) for label, fig in panels if first.get(label) is not None]
         imgs = [i for i in imgs if i is not None]
         if imgs:
-            arts[name] = _same_shape_grid(imgs, nrow=len(imgs))
-    trajs = [_read_image(Path(first[lab].run_dir) / "figures" / "trajectories.png") for lab in rows]
+            arts[name] = image_grid(imgs, nrow=len(imgs), pad=4)
+    trajs = [read_image(first[lab].run_dir, "trajectories") for lab in rows]
     trajs = [t for t in trajs if t is not None]
     if trajs:
-        arts["trajectories_compare"] = _same_shape_grid(trajs, nrow=len(trajs))
-    clips = [_read_video(Path(first[lab].run_dir) / "videos" / "rollout") for lab in rows]
+        arts["trajectories_compare"] = image_grid(trajs, nrow=len(trajs), pad=4)
+    clips = [read_video(first[lab].run_dir, "rollout") for lab in rows]
     clips = [c for c in clips if c is not None]
     if clips:
-        arts["rollouts"] = _side_by_side_video(clips)
+        arts["rollouts"] = tile_videos(clips, ncols=len(clips))  # shorter episodes hold their last frame
     return arts
 
 

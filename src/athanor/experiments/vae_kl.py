@@ -1,6 +1,6 @@
 """`vae-kl`: the VAE's analytic KL term, checked by Monte Carlo, and the element-wise vs batch-wise point.
 
-Source: sources/06 (Deriving the KL divergence loss in variational autoencoders).
+Source: "Deriving the KL divergence loss in variational autoencoders".
 
 Part 1 (maths, no training): on a grid of (mu, sigma), the closed form
     KL(N(mu, sigma^2) || N(0, 1)) = 0.5 * (-log sigma^2 - 1 + sigma^2 + mu^2)
@@ -30,6 +30,7 @@ from athanor.core.claims import judge
 from athanor.core.experiment import Analysis, RunSpec, mean
 
 SUMMARY = "analytic Gaussian KL vs Monte Carlo, and element-wise vs batch-wise KL in a VAE"
+SOURCE = "Deriving the KL divergence loss in variational autoencoders"
 
 MUS = (-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0)
 SIGMAS = (0.1, 0.3, 0.5, 1.0, 1.5, 2.0, 3.0)

@@ -38,9 +38,10 @@ import jinja2
 import numpy as np
 
 from athanor import __version__
-from athanor.core.artifact_io import atomic_write_text, read_metrics, write_png
+from athanor.core.artifact_io import atomic_write_text, write_png
 from athanor.core.artifacts import Heatmap
 from athanor.core.errors import AthanorError, DataError
+from athanor.core.runs import read_metrics
 
 __all__ = ["run_report", "experiment_report", "gallery", "fmt_value"]
 
@@ -265,12 +266,13 @@ def run_report(run_dir: str | os.PathLike) -> Path:
 
     status = _status(summary)
     summary = summary if isinstance(summary, dict) else {}
-    jax_info = config.get("jax") if isinstance(config.get("jax"), dict) else {}
+    # "runtime": the system's framework, version and devices ("jax" in run directories made before it existed)
+    runtime = next((config[k] for k in ("runtime", "jax") if isinstance(config.get(k), dict)), {})
     meta = [
         ("system", config.get("system")), ("family", config.get("family")), ("seed", config.get("seed")),
         ("preset", config.get("preset")), ("created", _fmt_time(config.get("created"))),
         ("athanor version", config.get("version")), ("git sha", config.get("git_sha")),
-        ("jax", ", ".join(f"{k} {fmt_value(v)}" for k, v in jax_info.items()) or None),
+        ("runtime", ", ".join(f"{k} {fmt_value(v)}" for k, v in runtime.items()) or None),
     ]
     cfg = config.get("config") if isinstance(config.get("config"), dict) else {}
     overrides = config.get("overrides") if isinstance(config.get("overrides"), dict) else {}

@@ -1,16 +1,9 @@
-"""The registry of systems: an explicit dict, imported lazily so `athanor list` stays fast.
+"""The registry of systems: an explicit dict of specs; a system's module is imported only when it is used, so
+`athanor list` stays fast.
 
-A system module exports (DESIGN §3):
-
-    Config                      frozen flat dataclass (subclass of core.config.TrainConfig)
-    PRESETS                     {"tiny": {...}, "quick": {...}, "full": {...}} overrides of Config
-    load_data(cfg) -> data      a pytree of arrays (or None) built once per run
-    init(cfg, key, data) -> State
-    step(state, data, cfg) -> (State, info)      jitted; `cfg.inner_steps` updates; info = scalar means
-    evaluate(state, data, cfg, key) -> dict      python floats
-    artifacts(state, data, cfg, key) -> dict     uint8 images / videos, core.artifacts.Heatmap tables
-    final(state, data, cfg, key) -> (metrics, artifacts)   optional: both from one pass, used for the final
-                                                            evaluation when sampling is expensive
+What a system module must export is written once in ``systems/contract.py``; ``SystemSpec.bind()`` checks a
+module against it and fills in the optional hooks. To add a system, write its module and add one ``_spec`` line
+below (ARCHITECTURE.md has the whole checklist); the contract test then runs it through the real run loop.
 """
 
 from __future__ import annotations
@@ -31,9 +24,16 @@ class SystemSpec:
     module: str  # dotted import path of the system module
     summary: str
     overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # applied before the preset
+    presets: tuple[str, ...] = ("tiny", "quick", "full")  # the module's PRESETS keys (the contract test checks)
 
     def load(self) -> ModuleType:
         return importlib.import_module(self.module)
+
+    def bind(self):
+        """The module checked against the contract, with every optional hook resolved."""
+        from athanor.systems.contract import bind
+
+        return bind(self.load(), self.name)
 
 
 def _spec(name: str, family: str, module: str, summary: str, **overrides: Any) -> SystemSpec:

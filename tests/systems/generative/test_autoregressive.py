@@ -21,19 +21,19 @@ def small():
 
 @pytest.fixture(scope="module")
 def data(small):
-    return ar.load_data(small)
+    return ar.load_data(small, 0)
 
 
 @pytest.fixture(scope="module")
 def params(small, data):
-    return ar.init(small, jax.random.PRNGKey(0), data).params
+    return ar.init(small, 0, data).params
 
 
 logits_at = jax.jit(ar.logits_at, static_argnums=1)  # eager op-by-op dispatch is slower than one compile
 
 
 def train(cfg, data, seed=0):
-    state = ar.init(cfg, jax.random.PRNGKey(seed), data)
+    state = ar.init(cfg, seed, data)
     infos = []
     for _ in range(cfg.steps // cfg.inner_steps):
         state, info = ar.step(state, data, cfg)
@@ -144,10 +144,10 @@ def test_tiny_contract_and_determinism(small, data):
     state, infos = train(small, data)
     assert all(np.isfinite(float(i["loss"])) for i in infos)
     assert 0.0 <= float(infos[-1]["accuracy"]) <= 1.0
-    metrics = ar.evaluate(state, data, small, jax.random.PRNGKey(1))
+    metrics = ar.evaluate(state, data, small, 1)
     assert all(type(v) is float for v in metrics.values())
     assert {"tv", "bins_covered", "mean_error"} <= set(metrics)
-    arts = ar.artifacts(state, data, small, jax.random.PRNGKey(1))
+    arts = ar.artifacts(state, data, small, 1)
     assert {"samples", "frequency", "error", "frequency_true"} <= set(arts)
     samples = np.asarray(ar.sample(state, small, jax.random.PRNGKey(2), 4, data))
     assert samples.shape == (4, 28, 28, 3) and samples.min() >= 0.0 and samples.max() <= 1.0
@@ -156,7 +156,7 @@ def test_tiny_contract_and_determinism(small, data):
     for a, b in zip(jax.tree_util.tree_leaves(state), jax.tree_util.tree_leaves(again), strict=True):
         np.testing.assert_array_equal(a, b)
     restored = serialization.from_bytes(
-        ar.init(small, jax.random.PRNGKey(9), data), serialization.to_bytes(state)
+        ar.init(small, 9, data), serialization.to_bytes(state)
     )
     for a, b in zip(jax.tree_util.tree_leaves(state), jax.tree_util.tree_leaves(restored), strict=True):
         np.testing.assert_array_equal(a, b)
@@ -164,7 +164,7 @@ def test_tiny_contract_and_determinism(small, data):
 
 def test_sigmoid_loss_flag(small, data):
     """loss='sigmoid' (the original code) is the mean binary cross-entropy against the one-hot bin."""
-    state = ar.init(small, jax.random.PRNGKey(0), data)
+    state = ar.init(small, 0, data)
     bins = ar.to_bins(common.draw_batch(jax.random.PRNGKey(1), data, 8))
     key = jax.random.PRNGKey(2)
     loss, parts = jax.jit(ar.loss_fn, static_argnums=1)(
@@ -183,9 +183,9 @@ def test_sigmoid_loss_flag(small, data):
 def test_quick_preset_learns_next_pixel_but_loses_structure():
     """The post's finding in miniature: a good next-pixel model whose samples still drift off the digits."""
     cfg = resolve(ar.Config, ar.PRESETS, "quick")
-    data = ar.load_data(cfg)
+    data = ar.load_data(cfg, 0)
     state, infos = train(cfg, data)
     assert float(infos[-1]["nll"]) < 0.35 < float(infos[0]["nll"])
-    metrics = ar.evaluate(state, data, cfg, jax.random.PRNGKey(1))
+    metrics = ar.evaluate(state, data, cfg, 1)
     assert 20.0 < metrics["mean_error"] < 300.0
     assert metrics["tv"] > 0.2

@@ -27,11 +27,11 @@ def small():
 
 @pytest.fixture(scope="module")
 def data(small):
-    return diffusion.load_data(small)
+    return diffusion.load_data(small, 0)
 
 
 def train(cfg, data, seed=0):
-    state = diffusion.init(cfg, jax.random.PRNGKey(seed), data)
+    state = diffusion.init(cfg, seed, data)
     infos = []
     for _ in range(cfg.steps // cfg.inner_steps):
         state, info = diffusion.step(state, data, cfg)
@@ -182,7 +182,7 @@ def test_original_sampler_update():
 
 def test_matched_prior_has_the_moments_of_the_last_noised_marginal(schedule, data, small):
     """x_{T-1} of real images, pooled over pixels, has the prior's mean and variance (init's estimates)."""
-    state = diffusion.init(small, jax.random.PRNGKey(0), data)
+    state = diffusion.init(small, 0, data)
     x0 = common.draw_batch(jax.random.PRNGKey(1), data, 4096) - diffusion.DATA_SHIFT
     assert float(state.data_mean) == pytest.approx(float(jnp.mean(x0)), abs=0.003)
     assert float(state.data_var) == pytest.approx(float(jnp.var(x0)), rel=0.02)
@@ -207,10 +207,10 @@ def test_time_features():
 def test_tiny_contract_and_determinism(small, data):
     state, infos = train(small, data)
     assert all(np.isfinite(float(i["loss"])) for i in infos)
-    metrics = diffusion.evaluate(state, data, small, jax.random.PRNGKey(1))
+    metrics = diffusion.evaluate(state, data, small, 1)
     assert all(type(v) is float for v in metrics.values())
     assert {"tv", "bins_covered", "mean_error"} <= set(metrics)
-    arts = diffusion.artifacts(state, data, small, jax.random.PRNGKey(1))
+    arts = diffusion.artifacts(state, data, small, 1)
     assert {"samples", "frequency", "error", "frequency_true", "denoising"} <= set(arts)
     assert arts["denoising"].dtype == np.uint8 and arts["denoising"].ndim == 3
 
@@ -218,7 +218,7 @@ def test_tiny_contract_and_determinism(small, data):
     for a, b in zip(jax.tree_util.tree_leaves(state), jax.tree_util.tree_leaves(again), strict=True):
         np.testing.assert_array_equal(a, b)
     restored = serialization.from_bytes(
-        diffusion.init(small, jax.random.PRNGKey(9), data), serialization.to_bytes(state)
+        diffusion.init(small, 9, data), serialization.to_bytes(state)
     )
     for a, b in zip(jax.tree_util.tree_leaves(state), jax.tree_util.tree_leaves(restored), strict=True):
         np.testing.assert_array_equal(a, b)
@@ -227,7 +227,7 @@ def test_tiny_contract_and_determinism(small, data):
 def test_original_sampler_flag(small, data):
     """original_sampler switches both the training noise and the sampler; samples stay in [0, 1]."""
     cfg = dataclasses.replace(small, original_sampler=True)
-    state = diffusion.init(cfg, jax.random.PRNGKey(0), data)
+    state = diffusion.init(cfg, 0, data)
     x0 = common.draw_batch(jax.random.PRNGKey(1), data, 16) - diffusion.DATA_SHIFT
     assert np.isfinite(
         float(jax.jit(diffusion.loss_fn, static_argnums=1)(state.params, cfg, x0, jax.random.PRNGKey(2)))
@@ -240,9 +240,9 @@ def test_original_sampler_flag(small, data):
 def test_quick_preset_learns_clean_digits_in_every_bin():
     """At the quick scale (10k updates) the matched-prior sampler draws clean digits across the bins."""
     cfg = resolve(diffusion.Config, diffusion.PRESETS, "quick")
-    data = diffusion.load_data(cfg)
+    data = diffusion.load_data(cfg, 0)
     state, _ = train(cfg, data)
-    metrics = diffusion.evaluate(state, data, cfg, jax.random.PRNGKey(1))
+    metrics = diffusion.evaluate(state, data, cfg, 1)
     assert metrics["bins_covered"] >= 24
     assert metrics["tv"] < 0.45
     assert metrics["mean_error"] < 10.0
@@ -252,12 +252,11 @@ def test_final_equals_evaluate_plus_artifacts():
 
 
     cfg = resolve(diffusion.Config, diffusion.PRESETS, "tiny")
-    data = diffusion.load_data(cfg)
-    state = diffusion.init(cfg, jax.random.PRNGKey(0), data)
-    key = jax.random.PRNGKey(5)
-    metrics, arts = diffusion.final(state, data, cfg, key)
-    assert metrics == diffusion.evaluate(state, data, cfg, key)
-    sep = diffusion.artifacts(state, data, cfg, key)
+    data = diffusion.load_data(cfg, 0)
+    state = diffusion.init(cfg, 0, data)
+    metrics, arts = diffusion.final(state, data, cfg, 5)
+    assert metrics == diffusion.evaluate(state, data, cfg, 5)
+    sep = diffusion.artifacts(state, data, cfg, 5)
     assert set(arts) == set(sep)
     np.testing.assert_array_equal(arts["samples"], sep["samples"])
     np.testing.assert_array_equal(arts["denoising"], sep["denoising"])

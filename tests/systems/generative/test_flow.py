@@ -20,11 +20,11 @@ def small():
 
 @pytest.fixture(scope="module")
 def data(small):
-    return flow.load_data(small)
+    return flow.load_data(small, 0)
 
 
 def train(cfg, data, seed=0):
-    state = flow.init(cfg, jax.random.PRNGKey(seed), data)
+    state = flow.init(cfg, seed, data)
     infos = []
     for _ in range(cfg.steps // cfg.inner_steps):
         state, info = flow.step(state, data, cfg)
@@ -95,10 +95,10 @@ def test_x1_prediction_gives_the_marginal_velocity(t):
 def test_tiny_contract_and_determinism(small, data):
     state, infos = train(small, data)
     assert all(np.isfinite(float(i["loss"])) for i in infos)
-    metrics = flow.evaluate(state, data, small, jax.random.PRNGKey(1))
+    metrics = flow.evaluate(state, data, small, 1)
     assert all(type(v) is float for v in metrics.values())
     assert {"tv", "bins_covered", "mean_error"} <= set(metrics)
-    arts = flow.artifacts(state, data, small, jax.random.PRNGKey(1))
+    arts = flow.artifacts(state, data, small, 1)
     assert {"samples", "frequency", "error", "frequency_true", "flow"} <= set(arts)
     assert arts["flow"].dtype == np.uint8 and arts["flow"].ndim == 3
 
@@ -106,7 +106,7 @@ def test_tiny_contract_and_determinism(small, data):
     for a, b in zip(jax.tree_util.tree_leaves(state), jax.tree_util.tree_leaves(again), strict=True):
         np.testing.assert_array_equal(a, b)
     restored = serialization.from_bytes(
-        flow.init(small, jax.random.PRNGKey(9), data), serialization.to_bytes(state)
+        flow.init(small, 9, data), serialization.to_bytes(state)
     )
     for a, b in zip(jax.tree_util.tree_leaves(state), jax.tree_util.tree_leaves(restored), strict=True):
         np.testing.assert_array_equal(a, b)
@@ -114,7 +114,7 @@ def test_tiny_contract_and_determinism(small, data):
 
 def test_x1_sampler_lands_on_clipped_prediction(small, data):
     """The last Euler step from t = 1 - 1/N moves x exactly onto the clipped x1 prediction."""
-    state = flow.init(small, jax.random.PRNGKey(0), data)
+    state = flow.init(small, 0, data)
     x = jax.random.normal(jax.random.PRNGKey(1), (4, 28, 28, 3))
     t = 1.0 - 1.0 / small.sample_steps
     stepped = x + (1.0 / small.sample_steps) * flow.velocity(state.params, small, x, t)
@@ -124,7 +124,7 @@ def test_x1_sampler_lands_on_clipped_prediction(small, data):
 
 def test_velocity_prediction_flag(small, data):
     cfg = dataclasses.replace(small, prediction="velocity")
-    state = flow.init(cfg, jax.random.PRNGKey(0), data)
+    state = flow.init(cfg, 0, data)
     x = jax.random.normal(jax.random.PRNGKey(1), (4, 28, 28, 3))
     np.testing.assert_array_equal(
         flow.velocity(state.params, cfg, x, 0.5), flow._net(state.params, cfg, x, 0.5)
@@ -136,9 +136,9 @@ def test_velocity_prediction_flag(small, data):
 @pytest.mark.slow
 def test_quick_preset_learns_clean_digits_in_every_bin():
     cfg = resolve(flow.Config, flow.PRESETS, "quick")
-    data = flow.load_data(cfg)
+    data = flow.load_data(cfg, 0)
     state, _ = train(cfg, data)
-    metrics = flow.evaluate(state, data, cfg, jax.random.PRNGKey(1))
+    metrics = flow.evaluate(state, data, cfg, 1)
     assert metrics["bins_covered"] >= 24
     assert metrics["tv"] < 0.4
     assert metrics["mean_error"] < 5.0

@@ -204,7 +204,7 @@ def test_evaluation_counts_are_equal_and_true(algorithm):
     expected = cfg.init_batch + cfg.steps * cfg.batch
     assert int(state.evaluations) == expected == CALLS["evaluated"]
     assert infos[-1]["evaluations"] == expected
-    assert qd.items_per_step(cfg) == cfg.inner_steps * cfg.batch
+    assert qd.items_per_update(cfg) == cfg.batch  # one update is one generation of `batch` creatures
 
 
 @pytest.mark.parametrize("algorithm", ["novelty", "ns_mapelites", "greedy"])
@@ -269,12 +269,3 @@ def test_size_statistics_and_elite_picks():
     assert divmod(picks["small/low"], 32)[0] < 4 and divmod(picks["large/high"], 32)[0] >= 20
     assert len(picks) == 9 and all(np.isfinite(fitness[i]) for i in picks.values())
     assert all(i is None for _, i in qd.pick_elites(np.full(qd.CELLS, -np.inf)))
-
-
-def test_tile_videos_layout():
-    a = np.zeros((3, 4, 5, 3), np.uint8)
-    b = np.full((2, 6, 2, 3), 7, np.uint8)
-    out = qd.tile_videos([a, b, a], ncols=2, pad=1)
-    assert out.shape == (3, 1 + 2 * (6 + 1), 1 + 2 * (5 + 1), 3)
-    assert (out[2, 1:7, 7:9] == 7).all()  # the shorter video holds its last frame
-    assert (out[:, 8:12, 1:6] == 0).all()

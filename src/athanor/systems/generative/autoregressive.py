@@ -1,4 +1,5 @@
-"""Autoregressive pixel sampler over 512 colour bins from a 64-pixel context (post 05, "Auto-Regressive").
+"""Autoregressive pixel sampler over 512 colour bins from a 64-pixel context ("A Brief Examination of
+Generative Models", section "Auto-Regressive").
 
 Tokens. Each channel value v in [0, 1] is quantised to 8 levels, q = clip(floor(8 v), 0, 7), and a pixel's
 token is bin = r + 8 g + 64 b in 0..511. Images are flattened in raster order, position p = 28 row + col.
@@ -46,6 +47,7 @@ import optax
 from flax import linen as nn
 from flax import struct
 
+from athanor.core import jaxtools
 from athanor.core.config import TrainConfig, param
 from athanor.systems.generative import common
 
@@ -142,9 +144,12 @@ def _optimizer(cfg: Config) -> optax.GradientTransformation:
     return optax.adam(cfg.lr)
 
 
+def init(cfg: Config, seed: int, data) -> State:
+    return _init(cfg, jaxtools.key(seed), data)
+
+
 @functools.partial(jax.jit, static_argnames="cfg")  # one compile instead of dozens of eager ops
-def init(cfg: Config, key: jax.Array, data) -> State:
-    key = common.raw_key(key)
+def _init(cfg: Config, key: jax.Array, data) -> State:
     k_net, k_state = jax.random.split(key)
     params = PixelMLP(cfg.hidden).init(k_net, jnp.zeros((1, cfg.context * N_FEATURES)))["params"]
     return State(params=params, opt_state=_optimizer(cfg).init(params), key=k_state)
@@ -169,7 +174,7 @@ def step(state: State, data, cfg: Config) -> tuple[State, dict[str, jax.Array]]:
         k_data, k_pos = jax.random.split(k)
         return loss_fn(params, cfg, to_bins(common.draw_batch(k_data, data, cfg.batch_size)), k_pos)
 
-    return common.scan_updates(state, cfg, _optimizer(cfg), batch_loss)
+    return jaxtools.scan_updates(state, cfg, _optimizer(cfg), batch_loss)
 
 
 def categorical_icdf(logits: jax.Array, u: jax.Array, group: int = LEVELS**2) -> jax.Array:
@@ -217,13 +222,15 @@ def sample(state: State, cfg: Config, key: jax.Array, n: int, data=None) -> jax.
 
     The hint images come from ``data`` (``load_data``'s templates), loaded here when not given.
     """
-    data = common.load_data(cfg) if data is None else data
+    data = common.load_data(cfg, 0) if data is None else data  # the templates do not depend on a seed
     return _sample(state, cfg, key, n, data["templates"])
 
 
-def evaluate(state: State, data, cfg: Config, key: jax.Array) -> dict[str, float]:
+def evaluate(state: State, data, cfg: Config, seed: int) -> dict[str, float]:
+    key = jaxtools.key(seed)
     return common.evaluate_samples(functools.partial(sample, data=data), state, data, cfg, key)
 
 
-def artifacts(state: State, data, cfg: Config, key: jax.Array) -> dict[str, Any]:
+def artifacts(state: State, data, cfg: Config, seed: int) -> dict[str, Any]:
+    key = jaxtools.key(seed)
     return common.sample_artifacts(functools.partial(sample, data=data), state, data, cfg, key)

@@ -1,9 +1,9 @@
 """Shared pieces of the generative family: the post's generator network, data and mode-coverage scoring.
 
-Every model in the family is scored the same way (source post 05): draw ``eval_samples`` images (12,800 in the
-original notebooks), put each into one of 30 bins (6 digit templates x 5 colours) by nearest neighbour, and
-compare the bin frequencies with the true ones; the per-sample error is the number of pixels (of 784) whose
-grayscale value differs from the matched template by more than 0.5. The classifier and the metrics live in
+Every model in the family is scored the same way ("A Brief Examination of Generative Models"): draw ``eval_samples``
+images (12,800 in the original notebooks), put each into one of 30 bins (6 digit templates x 5 colours) by nearest
+neighbour, and compare the bin frequencies with the true ones; the per-sample error is the number of pixels (of 784)
+whose grayscale value differs from the matched template by more than 0.5. The classifier and the metrics live in
 ``athanor.data.colored_mnist``; this module only draws samples in bounded chunks and routes them there.
 
 Generator (the post's ``GeneratorLinear``, reused by every method): x -> Dense 64 -> tanh -> Dense 128 -> tanh
@@ -21,15 +21,13 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from flax import linen as nn
 
 from athanor.core.artifacts import Heatmap
 from athanor.data import colored_mnist
 from athanor.viz.figures import image_grid
 
-__all__ = ["Generator", "load_data", "draw_batch", "evaluate_samples", "sample_artifacts", "evaluate_with_artifacts",
-           "raw_key", "scan_updates"]
+__all__ = ["Generator", "load_data", "draw_batch", "evaluate_samples", "sample_artifacts", "evaluate_with_artifacts"]
 
 IMAGE_SHAPE = (28, 28, 3)
 N_GRID = 64  # samples shown in the "samples" figure
@@ -48,8 +46,9 @@ class Generator(nn.Module):
         return x.reshape(x.shape[0], *IMAGE_SHAPE)
 
 
-def load_data(cfg) -> dict[str, jax.Array]:
-    """The six grayscale digit templates; every batch is generated from them on the fly."""
+def load_data(cfg, seed: int) -> dict[str, jax.Array]:
+    """The six grayscale digit templates; every batch is generated from them on the fly (from the state's key,
+    so the data themselves do not depend on ``seed``)."""
     return {"templates": jnp.asarray(colored_mnist.templates(), dtype=jnp.float32)}  # (6, 28, 28)
 
 
@@ -57,33 +56,6 @@ def draw_batch(key: jax.Array, data: dict, n: int) -> jax.Array:
     """n images (n, 28, 28, 3) from the true coloured-digit distribution."""
     images, _, _ = colored_mnist.sample(key, data["templates"], n)
     return images
-
-
-def scan_updates(state, cfg, tx: optax.GradientTransformation, batch_loss) -> tuple[Any, dict[str, jax.Array]]:
-    """``cfg.inner_steps`` updates of ``tx`` in one ``lax.scan`` (the family's shared training loop).
-
-    ``batch_loss(params, key) -> (loss, info)`` draws its own batch from ``key``. ``state`` must carry
-    ``params``, ``opt_state`` and ``key``; returns the advanced state and the mean of ``{"loss", **info}``.
-    """
-    key, sub = jax.random.split(state.key)
-
-    def update(carry, k):
-        params, opt_state = carry
-        (loss, info), grads = jax.value_and_grad(batch_loss, has_aux=True)(params, k)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return (optax.apply_updates(params, updates), opt_state), {"loss": loss, **info}
-
-    (params, opt_state), infos = jax.lax.scan(
-        update, (state.params, state.opt_state), jax.random.split(sub, cfg.inner_steps)
-    )
-    return state.replace(params=params, opt_state=opt_state, key=key), jax.tree_util.tree_map(jnp.mean, infos)
-
-
-def raw_key(key: jax.Array) -> jax.Array:
-    """A uint32 key array, so states holding it serialise with flax.serialization."""
-    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
-        return jax.random.key_data(key)
-    return key
 
 
 def _chunks(total: int, size: int) -> list[int]:

@@ -1,4 +1,5 @@
-"""Denoising diffusion (DDPM) with x0 prediction on coloured MNIST (post 05, "Diffusion Models").
+"""Denoising diffusion (DDPM) with x0 prediction on coloured MNIST ("A Brief Examination of Generative Models",
+section "Diffusion Models").
 
 Forward process. Images are shifted to x0 in [-0.5, 0.5] (x0 = image - 0.5, as the original). With a linear
 schedule beta_t = linspace(1e-4, 0.02, T), T = 300, t = 0 .. T-1 (index 0 is the first noising step):
@@ -60,6 +61,7 @@ import optax
 from flax import linen as nn
 from flax import struct
 
+from athanor.core import jaxtools
 from athanor.core.config import TrainConfig, param
 from athanor.systems.generative import common
 from athanor.viz.figures import image_grid
@@ -203,9 +205,12 @@ def _predict_x0(params, cfg: Config, x_t: jax.Array, t: jax.Array) -> jax.Array:
     return Denoiser(cfg.hidden).apply({"params": params}, x_t, time_features(s))
 
 
+def init(cfg: Config, seed: int, data) -> State:
+    return _init(cfg, jaxtools.key(seed), data)
+
+
 @functools.partial(jax.jit, static_argnames="cfg")  # one compile instead of dozens of eager ops
-def init(cfg: Config, key: jax.Array, data) -> State:
-    key = common.raw_key(key)
+def _init(cfg: Config, key: jax.Array, data) -> State:
     k_net, k_data, k_state = jax.random.split(key, 3)
     x = jnp.zeros((1, *common.IMAGE_SHAPE))
     params = Denoiser(cfg.hidden).init(k_net, x, jnp.zeros((1, N_TIME_FEATURES)))["params"]
@@ -234,7 +239,7 @@ def step(state: State, data, cfg: Config) -> tuple[State, dict[str, jax.Array]]:
         x0 = common.draw_batch(k_data, data, cfg.batch_size) - DATA_SHIFT
         return loss_fn(params, cfg, x0, k_loss), {}
 
-    return common.scan_updates(state, cfg, _optimizer(cfg), batch_loss)
+    return jaxtools.scan_updates(state, cfg, _optimizer(cfg), batch_loss)
 
 
 def ddpm_sample(
@@ -316,16 +321,19 @@ def sample_trajectory(state: State, cfg: Config, key: jax.Array, n: int, frames:
     return jnp.clip(x0_hats[idx] + DATA_SHIFT, 0.0, 1.0)
 
 
-def evaluate(state: State, data, cfg: Config, key: jax.Array) -> dict[str, float]:
+def evaluate(state: State, data, cfg: Config, seed: int) -> dict[str, float]:
+    key = jaxtools.key(seed)
     return common.evaluate_samples(sample, state, data, cfg, key)
 
 
-def artifacts(state: State, data, cfg: Config, key: jax.Array) -> dict[str, Any]:
+def artifacts(state: State, data, cfg: Config, seed: int) -> dict[str, Any]:
+    key = jaxtools.key(seed)
     return {**common.sample_artifacts(sample, state, data, cfg, key), **_denoising(state, cfg, key)}
 
 
-def final(state: State, data, cfg: Config, key: jax.Array) -> tuple[dict[str, float], dict[str, Any]]:
+def final(state: State, data, cfg: Config, seed: int) -> tuple[dict[str, float], dict[str, Any]]:
     """evaluate + artifacts from one draw: 12,800 samples x 300 steps is the family's costliest evaluation."""
+    key = jaxtools.key(seed)
     metrics, out = common.evaluate_with_artifacts(sample, state, data, cfg, key)
     return metrics, {**out, **_denoising(state, cfg, key)}
 

@@ -37,6 +37,7 @@ import numpy as np
 import optax
 from flax import struct
 
+from athanor.core import jaxtools
 from athanor.core.config import TrainConfig, param
 from athanor.systems.generative import common
 from athanor.systems.generative.diffusion import DATA_SHIFT, N_TIME_FEATURES, Denoiser, time_features
@@ -118,9 +119,12 @@ def velocity(params, cfg: Config, x_t: jax.Array, t: jax.Array) -> jax.Array:
     return velocity_from_x1(x1_hat, x_t, t)
 
 
+def init(cfg: Config, seed: int, data) -> State:
+    return _init(cfg, jaxtools.key(seed), data)
+
+
 @functools.partial(jax.jit, static_argnames="cfg")  # one compile instead of dozens of eager ops
-def init(cfg: Config, key: jax.Array, data) -> State:
-    key = common.raw_key(key)
+def _init(cfg: Config, key: jax.Array, data) -> State:
     k_net, k_state = jax.random.split(key)
     x = jnp.zeros((1, *common.IMAGE_SHAPE))
     params = Denoiser(cfg.hidden).init(k_net, x, jnp.zeros((1, N_TIME_FEATURES)))["params"]
@@ -144,7 +148,7 @@ def step(state: State, data, cfg: Config) -> tuple[State, dict[str, jax.Array]]:
         x1 = common.draw_batch(k_data, data, cfg.batch_size) - DATA_SHIFT
         return loss_fn(params, cfg, x1, k_loss), {}
 
-    return common.scan_updates(state, cfg, _optimizer(cfg), batch_loss)
+    return jaxtools.scan_updates(state, cfg, _optimizer(cfg), batch_loss)
 
 
 def _run_sampler(state: State, cfg: Config, key: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
@@ -168,11 +172,13 @@ def sample_trajectory(state: State, cfg: Config, key: jax.Array, n: int, frames:
     return jnp.clip(path[idx] + DATA_SHIFT, 0.0, 1.0)
 
 
-def evaluate(state: State, data, cfg: Config, key: jax.Array) -> dict[str, float]:
+def evaluate(state: State, data, cfg: Config, seed: int) -> dict[str, float]:
+    key = jaxtools.key(seed)
     return common.evaluate_samples(sample, state, data, cfg, key)
 
 
-def artifacts(state: State, data, cfg: Config, key: jax.Array) -> dict[str, Any]:
+def artifacts(state: State, data, cfg: Config, seed: int) -> dict[str, Any]:
+    key = jaxtools.key(seed)
     out = common.sample_artifacts(sample, state, data, cfg, key)
     frames = np.asarray(sample_trajectory(state, cfg, jax.random.fold_in(key, 1), 8))  # (7, 8, 28, 28, 3)
     # One row per sample, one column per time: noise at t = 0 flowing to the image at t = 1.

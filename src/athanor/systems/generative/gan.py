@@ -1,4 +1,5 @@
-"""Generative adversarial network, optionally with minibatch discrimination (post 05).
+"""Generative adversarial network, optionally with minibatch discrimination
+("A Brief Examination of Generative Models").
 
 Method. Generator G = the shared ``Generator`` MLP on noise z ~ N(0, I_16) (the original's ``(batch, 16)``
 normal draw). Discriminator D: tanh MLP 2352-128-64 -> [minibatch discrimination] -> 32 (tanh) -> 1 logit.
@@ -37,6 +38,7 @@ import optax
 from flax import linen as nn
 from flax import struct
 
+from athanor.core import jaxtools
 from athanor.core.config import TrainConfig, param
 from athanor.systems.generative import common
 
@@ -119,8 +121,8 @@ def _d_tx(cfg: Config) -> optax.GradientTransformation:
     return optax.adam(cfg.d_lr)
 
 
-def init(cfg: Config, key: jax.Array, data) -> State:
-    key = common.raw_key(key)
+def init(cfg: Config, seed: int, data) -> State:
+    key = jaxtools.key(seed)
     k_g, k_d, k_state = jax.random.split(key, 3)
     g_params = _generator.init(k_g, jnp.zeros((1, cfg.noise_dim)))["params"]
     d_params = discriminator(cfg).init(k_d, jnp.zeros((2, *common.IMAGE_SHAPE)))["params"]
@@ -197,13 +199,15 @@ def _d_probs(state: State, data, cfg: Config, key: jax.Array) -> dict[str, jax.A
     return discriminator_loss(state.d_params, state.g_params, cfg, real, k_fake)[1]
 
 
-def evaluate(state: State, data, cfg: Config, key: jax.Array) -> dict[str, float]:
+def evaluate(state: State, data, cfg: Config, seed: int) -> dict[str, float]:
+    key = jaxtools.key(seed)
     k_bins, k_d = jax.random.split(key)
     metrics = common.evaluate_samples(sample, state, data, cfg, k_bins)
     metrics.update({name: float(v) for name, v in _d_probs(state, data, cfg, k_d).items()})
     return metrics
 
 
-def artifacts(state: State, data, cfg: Config, key: jax.Array) -> dict[str, Any]:
+def artifacts(state: State, data, cfg: Config, seed: int) -> dict[str, Any]:
+    key = jaxtools.key(seed)
     k_bins, _ = jax.random.split(key)
     return common.sample_artifacts(sample, state, data, cfg, k_bins)

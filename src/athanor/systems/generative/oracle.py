@@ -1,4 +1,5 @@
-"""Oracle network: the shared generator given privileged labels, the upper bound of the family (post 05).
+"""Oracle network: the shared generator given privileged labels, the upper bound of the family
+("A Brief Examination of Generative Models").
 
 Method. The input is c = [one_hot(digit, 6), rgb colour (3)] (9 numbers); the shared ``Generator`` MLP
 (64-128-2352, tanh, sigmoid output) must reproduce the matching coloured digit x. It is trained by regression,
@@ -24,6 +25,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from athanor.core import jaxtools
 from athanor.core.config import TrainConfig, param
 from athanor.data import colored_mnist
 from athanor.systems.generative import common
@@ -68,8 +70,8 @@ def labels_to_input(digit: jax.Array, colour: jax.Array) -> jax.Array:
     return jnp.concatenate([jax.nn.one_hot(digit, N_DIGITS), colour], axis=-1)
 
 
-def init(cfg: Config, key: jax.Array, data) -> State:
-    key = common.raw_key(key)
+def init(cfg: Config, seed: int, data) -> State:
+    key = jaxtools.key(seed)
     k_params, k_state = jax.random.split(key)
     params = _net.init(k_params, jnp.zeros((1, N_INPUT)))["params"]
     return State(params=params, opt_state=_optimizer(cfg).init(params), key=k_state)
@@ -86,7 +88,7 @@ def step(state: State, data, cfg: Config) -> tuple[State, dict[str, jax.Array]]:
         images, digit, colour = colored_mnist.sample(k, data["templates"], cfg.batch_size)
         return loss_fn(params, labels_to_input(digit, colour), images), {}
 
-    return common.scan_updates(state, cfg, _optimizer(cfg), batch_loss)
+    return jaxtools.scan_updates(state, cfg, _optimizer(cfg), batch_loss)
 
 
 @functools.partial(jax.jit, static_argnames=("cfg", "n"))
@@ -104,7 +106,8 @@ def sample(state: State, cfg: Config, key: jax.Array, n: int) -> jax.Array:
     return sample_with_labels(state, cfg, key, n)[0]
 
 
-def evaluate(state: State, data, cfg: Config, key: jax.Array) -> dict[str, float]:
+def evaluate(state: State, data, cfg: Config, seed: int) -> dict[str, float]:
+    key = jaxtools.key(seed)
     k_bins, k_recon = jax.random.split(key)
     metrics = common.evaluate_samples(sample, state, data, cfg, k_bins)
     outputs, _, _, targets = sample_with_labels(state, cfg, k_recon, cfg.eval_batch)
@@ -112,6 +115,7 @@ def evaluate(state: State, data, cfg: Config, key: jax.Array) -> dict[str, float
     return metrics
 
 
-def artifacts(state: State, data, cfg: Config, key: jax.Array) -> dict[str, Any]:
+def artifacts(state: State, data, cfg: Config, seed: int) -> dict[str, Any]:
+    key = jaxtools.key(seed)
     k_bins, _ = jax.random.split(key)
     return common.sample_artifacts(sample, state, data, cfg, k_bins)

@@ -1,4 +1,5 @@
-"""Variational auto-encoder with the analytic Gaussian KL (posts 05 and 06).
+"""Variational auto-encoder with the analytic Gaussian KL ("A Brief Examination of Generative Models";
+"Deriving the KL divergence loss in variational autoencoders").
 
 Method. An encoder q_phi(z|x) = N(mu(x), diag exp(logvar(x))) (tanh MLP 2352-128-64 -> 16 mu, 16 logvar),
 a reparameterised sample z = mu + exp(logvar / 2) * eps with eps ~ N(0, I), and the shared ``Generator``
@@ -16,12 +17,12 @@ latent dimensions. Multiplying through by 2352 shows this is 0.5 * sum_pixels (x
 i.e. a beta-VAE with beta = 0.01 * 2352 / 16 = 1.47 under a unit-variance Gaussian decoder. We keep the
 original's means so that kl_weight = 0.01 means what it meant there.
 
-``kl_mode`` (post 06). "element" is the loss above: each example's posterior is pulled to N(0, 1). "batch" is
-the misconception the post warns about: fit one Gaussian to the batch of latent samples (per-dimension batch
-mean m and variance v of z) and penalise KL(N(m, v) || N(0, 1)). The batch-wise penalty is satisfied by any
-encoder whose codes merely *spread* like N(0, 1) across the batch, so each example can keep a narrow,
-informative posterior; ``evaluate`` reports the element-wise ``kl`` in either mode so the two can be
-compared.
+``kl_mode`` ("Deriving the KL divergence loss in variational autoencoders"). "element" is the loss above: each
+example's posterior is pulled to N(0, 1). "batch" is the misconception the post warns about: fit one Gaussian to the
+batch of latent samples (per-dimension batch mean m and variance v of z) and penalise KL(N(m, v) || N(0, 1)). The
+batch-wise penalty is satisfied by any encoder whose codes merely *spread* like N(0, 1) across the batch, so each
+example can keep a narrow, informative posterior; ``evaluate`` reports the element-wise ``kl`` in either mode so the
+two can be compared.
 
 Deviations: the original computes log(1e-8 + sigma^2) from sigma = exp(logvar / 2) and reads mu / logvar from
 an interleaved (16, 2) output; we use logvar directly and the first / last 16 outputs, which is the same model
@@ -40,6 +41,7 @@ import optax
 from flax import linen as nn
 from flax import struct
 
+from athanor.core import jaxtools
 from athanor.core.config import TrainConfig, param
 from athanor.systems.generative import common
 
@@ -52,7 +54,7 @@ class Config(TrainConfig):
     lr: float = param(3e-4, lo=0.0, hi=1.0)  # alg_vae: create_train_state(model, rng, 3e-4)
     latent_dim: int = param(16, lo=1)  # EncoderLinear: 32 outputs = 16 mu + 16 logvar
     kl_weight: float = param(0.01, lo=0.0)  # alg_vae: kl_multiplier = 0.01
-    kl_mode: str = param("element", choices=("element", "batch"))  # post 06: per-example KL vs batch fit
+    kl_mode: str = param("element", choices=("element", "batch"))  # the KL post: per-example KL vs batch fit
     eval_samples: int = param(12_800, lo=1)  # post: 100 batches x 128 scored samples
     eval_batch: int = param(1280, lo=2)  # samples per chunk; also the data batch for kl / z statistics
 
@@ -89,7 +91,7 @@ load_data = common.load_data
 
 
 def gaussian_kl(mu: jax.Array, logvar: jax.Array) -> jax.Array:
-    """KL(N(mu, exp(logvar)) || N(0, 1)) elementwise (post 06): 0.5 * (-logvar - 1 + exp(logvar) + mu^2)."""
+    """KL(N(mu, exp(logvar)) || N(0, 1)) elementwise (the KL post): 0.5 * (-logvar - 1 + exp(logvar) + mu^2)."""
     return 0.5 * (-logvar - 1.0 + jnp.exp(logvar) + jnp.square(mu))
 
 
@@ -113,8 +115,8 @@ def _decode(params, z: jax.Array) -> jax.Array:
     return _decoder.apply({"params": params["decoder"]}, z)
 
 
-def init(cfg: Config, key: jax.Array, data) -> State:
-    key = common.raw_key(key)
+def init(cfg: Config, seed: int, data) -> State:
+    key = jaxtools.key(seed)
     k_enc, k_dec, k_state = jax.random.split(key, 3)
     params = {
         "encoder": Encoder(cfg.latent_dim).init(k_enc, jnp.zeros((1, *common.IMAGE_SHAPE)))["params"],
@@ -138,7 +140,7 @@ def step(state: State, data, cfg: Config) -> tuple[State, dict[str, jax.Array]]:
         k_data, k_noise = jax.random.split(k)
         return loss_fn(params, cfg, common.draw_batch(k_data, data, cfg.batch_size), k_noise)
 
-    return common.scan_updates(state, cfg, _optimizer(cfg), batch_loss)
+    return jaxtools.scan_updates(state, cfg, _optimizer(cfg), batch_loss)
 
 
 @functools.partial(jax.jit, static_argnames=("cfg", "n"))
@@ -169,13 +171,15 @@ def posterior_stats(state: State, data, cfg: Config, key: jax.Array) -> dict[str
     }
 
 
-def evaluate(state: State, data, cfg: Config, key: jax.Array) -> dict[str, float]:
+def evaluate(state: State, data, cfg: Config, seed: int) -> dict[str, float]:
+    key = jaxtools.key(seed)
     k_bins, k_post = jax.random.split(key)
     metrics = common.evaluate_samples(sample, state, data, cfg, k_bins)
     metrics.update({name: float(v) for name, v in posterior_stats(state, data, cfg, k_post).items()})
     return metrics
 
 
-def artifacts(state: State, data, cfg: Config, key: jax.Array) -> dict[str, Any]:
+def artifacts(state: State, data, cfg: Config, seed: int) -> dict[str, Any]:
+    key = jaxtools.key(seed)
     k_bins, _ = jax.random.split(key)
     return common.sample_artifacts(sample, state, data, cfg, k_bins)

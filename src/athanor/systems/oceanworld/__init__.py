@@ -1,1 +1,2 @@
-"""Oceanworld (post 13): grid-genome soft swimmers and the quality-diversity searches over them."""
+"""Oceanworld ("Quality Diversity: Evolving Ocean Creatures"): quality-diversity searches over grid-genome soft
+swimmers (the world itself: ``athanor.envs.oceanworld``)."""

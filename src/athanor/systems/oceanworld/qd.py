@@ -1,5 +1,5 @@
 """Search over Oceanworld creatures: random sampling, greedy hill climbing, novelty search, MAP-Elites, and
-MAP-Elites seeded by novelty search (source: sources/13, "Quality Diversity: Evolving Ocean Creatures").
+MAP-Elites seeded by novelty search (source: "Quality Diversity: Evolving Ocean Creatures").
 
 Every algorithm spends the same budget: ``init_batch`` evaluations when it starts, then ``batch`` evaluations per
 generation, so runs with equal ``steps`` are compared at equal evaluations (``state.evaluations`` counts them).
@@ -76,8 +76,13 @@ import numpy as np
 from flax import struct
 from jax import lax
 
+from athanor.core import jaxtools
 from athanor.core.artifacts import Heatmap
 from athanor.core.config import TrainConfig, param
+from athanor.envs import oceanworld as world
+from athanor.viz.creatures import creature_frames
+from athanor.viz.figures import grid_panels
+from athanor.viz.video import tile_videos
 
 THROUGHPUT_UNIT = "evaluations"
 ALGORITHMS = ("random", "greedy", "novelty", "mapelites", "ns_mapelites")
@@ -123,9 +128,9 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def items_per_step(cfg: Config) -> int:
-    """Creature evaluations performed by one ``step`` call."""
-    return cfg.inner_steps * cfg.batch
+def items_per_update(cfg: Config) -> int:
+    """Creature evaluations per update (one generation)."""
+    return cfg.batch
 
 
 class Ops(NamedTuple):
@@ -392,23 +397,13 @@ def init_with(cfg: Config, key: jax.Array, ops: Ops) -> State:
 # --------------------------------------------------------------------------------------- system contract
 
 
-def _raw_key(key: jax.Array) -> jax.Array:
-    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
-        return jax.random.key_data(key)
-    return key
-
-
-def world_config(cfg: Config):
-    from athanor.systems.oceanworld import world
-
+def world_config(cfg: Config) -> world.WorldConfig:
     return world.WorldConfig(steps=cfg.sim_steps)
 
 
 @functools.cache
 def world_ops(cfg: Config) -> Ops:
     """The real world behind ``Ops``; cached so jit sees the same static object for the same config."""
-    from athanor.systems.oceanworld import world
-
     wcfg = world_config(cfg)
     tiers = world.TIERS if cfg.size_tiers else (world.G,)
     return Ops(random=world.random_genome, start=world.start_genome,
@@ -416,12 +411,12 @@ def world_ops(cfg: Config) -> Ops:
                evaluate=lambda genomes: world.evaluate_batch(genomes, wcfg, tiers=tiers))
 
 
-def load_data(cfg: Config) -> None:
+def load_data(cfg: Config, seed: int) -> None:
     return None
 
 
-def init(cfg: Config, key: jax.Array, data) -> State:
-    return init_with(cfg, _raw_key(key), world_ops(cfg))
+def init(cfg: Config, seed: int, data) -> State:
+    return init_with(cfg, jaxtools.key(seed), world_ops(cfg))
 
 
 @functools.partial(jax.jit, static_argnames="cfg")
@@ -450,7 +445,7 @@ def size_statistics(fitness: np.ndarray, top: int = TOP_K) -> dict[str, float]:
             "filled_small_fraction": float(np.mean(rows < GRID // 2))}
 
 
-def evaluate(state: State, data, cfg: Config, key: jax.Array) -> dict[str, float]:
+def evaluate(state: State, data, cfg: Config, seed: int) -> dict[str, float]:
     fitness = np.asarray(state.archive.fitness)
     out = {k: float(v) for k, v in archive_metrics(jnp.asarray(fitness), cfg.qd_offset).items()}
     out["evaluations"] = float(state.evaluations)
@@ -476,41 +471,11 @@ def evaluate(state: State, data, cfg: Config, key: jax.Array) -> dict[str, float
 # ------------------------------------------------------------------------------------------------ artifacts
 
 
-def archive_figure(grids: list[np.ndarray], titles: list[str], ncols: int | None = None,
-                   vmin: float | None = None, vmax: float | None = None) -> np.ndarray:
-    """Archives in a grid of panels (x = node fraction, y = bond ratio, colour = fitness on one shared scale,
-    grey = empty) -> uint8 (H, W, 3)."""
-    from matplotlib import colormaps
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    ncols = len(grids) if ncols is None else ncols
-    nrows = -(-len(grids) // ncols)
-    finite = [g[np.isfinite(g)] for g in grids]
-    values = np.concatenate(finite) if any(v.size for v in finite) else np.zeros(1)
-    lo = float(values.min()) if vmin is None else vmin
-    hi = max(float(values.max()) if vmax is None else vmax, lo + 1e-6)
-    fig = Figure(figsize=(2.7 * ncols + 0.9, 2.5 * nrows + 0.2), dpi=100, layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False)
-    cmap = colormaps["viridis"].with_extremes(bad="#d9d9d9")
-    im = None
-    for n, ax in enumerate(axes.flat):
-        if n >= len(grids):
-            ax.set_axis_off()
-            continue
-        im = ax.imshow(np.ma.masked_invalid(grids[n].T), origin="lower", aspect="auto", cmap=cmap, vmin=lo,
-                       vmax=hi, interpolation="nearest",
-                       extent=(DESC_LOW[0], DESC_HIGH[0], DESC_LOW[1], DESC_HIGH[1]))
-        ax.set_title(titles[n], fontsize=9)
-        ax.tick_params(labelsize=7)
-        if n // ncols == nrows - 1:
-            ax.set_xlabel(DESC_NAMES[0], fontsize=8)
-        if n % ncols == 0:
-            ax.set_ylabel(DESC_NAMES[1], fontsize=8)
-    fig.colorbar(im, ax=axes.ravel().tolist(), fraction=0.03, pad=0.02, label="fitness")
-    canvas = FigureCanvasAgg(fig)
-    canvas.draw()
-    return np.ascontiguousarray(np.asarray(canvas.buffer_rgba())[..., :3]).copy()
+def archive_panels(grids: list[np.ndarray], titles: list[str], ncols: int | None = None) -> np.ndarray:
+    """Archives (``grid_of`` each) side by side on one colour scale: x = node fraction, y = bond ratio, grey =
+    empty -> uint8 (H, W, 3)."""
+    return grid_panels(grids, titles, extent=(DESC_LOW[0], DESC_HIGH[0], DESC_LOW[1], DESC_HIGH[1]),
+                       xlabel=DESC_NAMES[0], ylabel=DESC_NAMES[1], label="fitness", ncols=ncols)
 
 
 def archive_heatmap(fitness: np.ndarray, title: str) -> Heatmap:
@@ -538,40 +503,25 @@ def pick_elites(fitness: np.ndarray) -> list[tuple[str, int | None]]:
 
 def render_creature(genome: Any, cfg: Config) -> np.ndarray:
     """(T, H, W, 3) uint8 video of one creature's rollout."""
-    from athanor.systems.oceanworld import world
-
     wcfg = world_config(cfg)
     _, traj = world.simulate(genome, wcfg, record_every=max(1, cfg.sim_steps // cfg.video_frames))
-    return np.asarray(world.render(genome, traj, wcfg))
-
-
-def tile_videos(videos: list[np.ndarray], ncols: int, pad: int = 4) -> np.ndarray:
-    """Videos of any sizes and lengths on a white grid; shorter ones hold their last frame."""
-    t = max(v.shape[0] for v in videos)
-    h = max(v.shape[1] for v in videos)
-    w = max(v.shape[2] for v in videos)
-    nrows = -(-len(videos) // ncols)
-    out = np.full((t, pad + nrows * (h + pad), pad + ncols * (w + pad), 3), 255, np.uint8)
-    for n, v in enumerate(videos):
-        r, c = divmod(n, ncols)
-        idx = np.minimum(np.arange(t), v.shape[0] - 1)
-        y, x = pad + r * (h + pad), pad + c * (w + pad)
-        out[:, y:y + v.shape[1], x:x + v.shape[2]] = v[idx, ..., :3]
-    return out
+    alive, bond_on, _ = world.phenotype(genome)
+    return creature_frames(np.asarray(traj), np.asarray(alive), np.asarray(bond_on), np.asarray(genome.bonds),
+                           centre=world.CENTRE, spacing=wcfg.spacing)
 
 
 def genome_at(genomes: Any, i: int) -> Any:
     return jax.tree.map(lambda x: x[i], genomes)
 
 
-def artifacts(state: State, data, cfg: Config, key: jax.Array) -> dict[str, Any]:
+def artifacts(state: State, data, cfg: Config, seed: int) -> dict[str, Any]:
     fitness = np.asarray(state.archive.fitness)
     history = np.asarray(state.history)
     times = _snapshot_times(cfg)
     arts: dict[str, Any] = {
         "archive": archive_heatmap(
             fitness, f"{cfg.algorithm}: elite fitness per cell (rows: bond ratio, columns: node fraction)"),
-        "archive_over_time": archive_figure([grid_of(h) for h in history],
+        "archive_over_time": archive_panels([grid_of(h) for h in history],
                                             [f"generation {int(t)}" for t in times]),
     }
     elites = [i for _, i in pick_elites(fitness) if i is not None]

@@ -1,4 +1,5 @@
-"""Implicit Q-learning (IQL) on the point maze with four policy-extraction heads (posts 02 and 01).
+"""Implicit Q-learning (IQL) on the point maze with four policy-extraction heads ("Small-Research:
+Policy Extraction in IQL" and "Small-Research: Tanh Activations with DDPG").
 
 Method. IQL learns a state value V, a twin critic Q1, Q2 with a Polyak-averaged target copy, and a policy,
 from a fixed dataset of transitions (s, a, r, s'), without ever querying Q at actions outside the data when
@@ -28,13 +29,13 @@ The policy is extracted from A(s, a) = u - V(s) (stop-gradient) by one of four h
                   L = -E[ Q(s, tanh(mu(s))) ] / sg(E[ |Q(s, tanh(mu(s)))| ]) + bc_alpha * E[ ||tanh(mu(s)) - a||^2 ].
 
 Training always uses tanh(mu) for the DDPG heads; evaluation maps mu to an action with ``eval_action``:
-``tanh`` (the correct version) or ``clip`` = clip(mu, -1, 1) (post 01's forgotten tanh). ``evaluate`` of a DDPG
+``tanh`` (the correct version) or ``clip`` = clip(mu, -1, 1) (the DDPG post's forgotten tanh). ``evaluate`` of a DDPG
 head runs both maps on the same weights and the same episode seeds (success_tanh, success_clip).
 
 Settings follow the source and the IQL maze configuration: (256, 256) ReLU MLPs, batch 256, Adam 3e-4 for all
 networks, 1M updates, expectile 0.9, beta 10, AWR weights clipped at 100, reward r - 1. The data are the
 point-maze dataset of ``athanor.data.pointmaze`` (1000 noisy BFS-planner episodes to random goals, 1M
-transitions); the task is OGBench's medium-maze task 1, labelled with the sparse reward of ``maze.label``.
+transitions); the task is OGBench's medium-maze task 1, labelled with the sparse reward of ``envs.pointmaze.label``.
 
 Policy statistics (``evaluate``), on a fixed batch of ``stat_states`` dataset states. The policy's action
 distribution at a state is a set of weighted actions: ``stat_samples`` samples of the Gaussian clipped to
@@ -107,8 +108,13 @@ import optax
 from flax import linen as nn
 from flax import struct
 
+from athanor.core import jaxtools
 from athanor.core.config import TrainConfig, param
 from athanor.core.errors import ConfigError
+from athanor.data import pointmaze as datasets
+from athanor.envs import pointmaze
+from athanor.viz import maze as draw
+from athanor.viz.figures import action_scatter
 
 HEADS = ("awr", "awr_discrete", "ddpg", "ddpg_bc")
 DDPG_HEADS = ("ddpg", "ddpg_bc")
@@ -116,6 +122,7 @@ DDPG_BC_ALPHA = 0.003  # the ddpg_bc head's default bc_alpha (see the module doc
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0  # IQL's clip of the Gaussian head's log-std
 N_SECTORS, MODE_SHARE, MOVE_NORM, CIRCLE_NORM = 16, 0.1, 0.5, 0.8  # the `modes` / `circle_frac` definitions
 KMEANS_FIT_MAX = 65_536  # dataset actions k-means is fitted on (a fixed random subset when there are more)
+DATA_KEY = 0x1D5  # the data's own randomness (statistics' states, k-means start): fixed, like the dataset
 SCAN_UNROLL = 2  # updates per loop iteration inside `step`; lets XLA overlap the tail of one update with the next
 
 
@@ -127,11 +134,11 @@ class Config(TrainConfig):
     ckpt_every: int = param(100_000, lo=0)
     maze: str = param("medium", choices=("arena", "medium", "large", "giant"))  # maze2d / OGBench medium
     task_id: int = param(1, lo=1, hi=5)  # OGBench task 1: one fixed (start, goal) pair, sparse reward
-    data_episodes: int = param(1000, lo=1)  # REFERENCE: 1000 episodes of the BFS-waypoint planner
-    data_episode_len: int = param(1001, lo=2)  # REFERENCE: 1001-state episodes (1M transitions in all)
-    data_noise: float = param(0.5, lo=0.0)  # REFERENCE: Gaussian action noise std 0.5, clipped to [-1, 1]
+    data_episodes: int = param(1000, lo=1)  # source: 1000 episodes of the BFS-waypoint planner
+    data_episode_len: int = param(1001, lo=2)  # source: 1001-state episodes (1M transitions in all)
+    data_noise: float = param(0.5, lo=0.0)  # source: Gaussian action noise std 0.5, clipped to [-1, 1]
     data_seed: int = param(0, lo=0)  # the generator's seed
-    head: str = param("awr", choices=HEADS)  # policy extraction (post 02)
+    head: str = param("awr", choices=HEADS)  # policy extraction (the IQL post)
     expectile: float = param(0.9, lo=0.0, hi=1.0)  # IQL maze: tau = 0.9
     beta: float = param(10.0, lo=0.0)  # IQL maze: AWR inverse temperature 10
     discount: float = param(0.99, lo=0.0, hi=1.0)  # gamma
@@ -148,7 +155,7 @@ class Config(TrainConfig):
     kmeans_iters: int = param(50, lo=1)  # Lloyd iterations
     ddpg_critic: str = param("target", choices=("target", "online"))  # the critic the DDPG heads' actor climbs
     actor_warmup: int = param(0, lo=0)  # updates before the actor takes its first step (0: the source)
-    eval_action: str = param("tanh", choices=("tanh", "clip"))  # post 01: tanh(mu) vs clip(mu, -1, 1)
+    eval_action: str = param("tanh", choices=("tanh", "clip"))  # the DDPG post: tanh(mu) vs clip(mu, -1, 1)
     eval_episodes: int = param(30, lo=1)  # episodes per periodic evaluation, run side by side
     final_episodes: int = param(100, lo=1)  # episodes of the final evaluation (the claims read it)
     eval_max_steps: int = param(0, lo=0)  # episode time limit; 0 = the task's own
@@ -367,32 +374,32 @@ def prepare(observations, actions, next_observations, rewards, masks, cfg: Confi
 
 
 def make_task(cfg: Config):
-    """The evaluation task (``maze.MazeTask``), with ``eval_max_steps`` as its time limit when set."""
-    from athanor.systems.offline_rl import maze
-
-    task = maze.make_task(maze=cfg.maze, task_id=cfg.task_id, start=cfg.eval_start)
+    """The evaluation task (``envs.pointmaze.MazeTask``), with ``eval_max_steps`` as its time limit when set."""
+    task = pointmaze.make_task(maze=cfg.maze, task_id=cfg.task_id, start=cfg.eval_start)
     return dataclasses.replace(task, max_steps=cfg.eval_max_steps) if cfg.eval_max_steps else task
 
 
-def load_data(cfg: Config) -> dict:
-    from athanor.data import pointmaze
-    from athanor.systems.offline_rl import maze
+def load_data(cfg: Config, seed: int) -> dict:
+    """The dataset of ``cfg.data_*`` labelled for the task, with its action tokens and statistics' states.
 
-    spec = pointmaze.MazeDataSpec(maze=cfg.maze, episodes=cfg.data_episodes, episode_len=cfg.data_episode_len,
-                                  noise=cfg.data_noise, seed=cfg.data_seed)
-    raw = pointmaze.load(spec)
-    rewards, masks = maze.label(raw, make_task(cfg))
+    The run's ``seed`` is deliberately not used: like a D4RL dataset, the data (``data_seed``), their k-means
+    tokens and the states the action statistics are measured on are the same for every run seed, so seeds differ
+    only in the networks' initialisation and minibatches, and every head and seed is measured on the same states.
+    """
+    spec = datasets.MazeDataSpec(maze=cfg.maze, episodes=cfg.data_episodes, episode_len=cfg.data_episode_len,
+                                 noise=cfg.data_noise, seed=cfg.data_seed)
+    raw = datasets.load(spec)
+    rewards, masks = pointmaze.label(raw, make_task(cfg))
     return prepare(raw["observations"], raw["actions"], raw["next_observations"], rewards, masks, cfg,
-                   jax.random.PRNGKey(0x1D5))
+                   jax.random.PRNGKey(DATA_KEY))
 
 
 def _norm(data, s):
     return (s - data["obs_mean"]) / data["obs_std"]
 
 
-def init(cfg: Config, key: jax.Array, data) -> State:
-    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
-        key = jax.random.key_data(key)
+def init(cfg: Config, seed: int, data) -> State:
+    key = jaxtools.key(seed)
     k_q, k_v, k_pi, k_state = jax.random.split(key, 4)
     s, a = jnp.zeros((1, 2)), jnp.zeros((1, 2))
     params = {
@@ -556,8 +563,6 @@ def _rollouts(state: State, data: dict, cfg: Config, key: jax.Array, episodes: i
     With ``task_start`` and random start cells (``eval_start="random"``), the same policy is also run from the
     task's own start cell: ``success_task_start`` and ``time_to_goal_task_start``.
     """
-    from athanor.systems.offline_rl import maze
-
     task = make_task(cfg)
     seed = _seed(key)
 
@@ -565,7 +570,7 @@ def _rollouts(state: State, data: dict, cfg: Config, key: jax.Array, episodes: i
         def policy(obs: np.ndarray) -> np.ndarray:
             return np.asarray(policy_action(state.params, data, jnp.asarray(obs, jnp.float32), cfg, mode))
 
-        return maze.rollout(policy, t, episodes, seed, record=rec)
+        return pointmaze.rollout(policy, t, episodes, seed, record=rec)
 
     def summary(out: dict, suffix: str = "") -> dict:
         got = {f"success{suffix}": float(out["success"])}
@@ -584,48 +589,15 @@ def _rollouts(state: State, data: dict, cfg: Config, key: jax.Array, episodes: i
     return metrics, main
 
 
-def evaluate(state: State, data: dict, cfg: Config, key: jax.Array) -> dict[str, float]:
-    k_roll, k_stat, _ = jax.random.split(key, 3)
+def evaluate(state: State, data: dict, cfg: Config, seed: int) -> dict[str, float]:
+    k_roll, k_stat, _ = jax.random.split(jaxtools.key(seed), 3)
     metrics, _ = _rollouts(state, data, cfg, k_roll, cfg.eval_episodes, 0)
     metrics.update({k: float(v) for k, v in _stats(state, data, k_stat, cfg).items()})
     return metrics
 
 
-TRAJ_COLOURS = np.array([[31, 119, 180], [255, 127, 14], [44, 160, 44], [148, 103, 189], [140, 86, 75],
-                         [227, 119, 194], [127, 127, 127], [188, 189, 34], [23, 190, 207]], np.float64)
-
-
-def trajectories_image(task, paths: list[np.ndarray], size: int = 320) -> np.ndarray:
-    """The maze image with each path (T_i, 2) drawn as a 3-pixel-wide line of its own colour; its start is a
-    white-ringed square of that colour, its end a black square."""
-    from athanor.systems.offline_rl import maze
-
-    img = maze.maze_image(task, size).astype(np.float64)
-    for k, path in enumerate(paths):
-        colour = TRAJ_COLOURS[k % len(TRAJ_COLOURS)]
-        px = maze.world_to_pixel(task, path, size)
-        # sample each segment at sub-pixel spacing so the line has no gaps at any speed
-        seg = np.diff(px, axis=0)
-        n = np.maximum(np.ceil(np.abs(seg).max(axis=-1) * 2).astype(int), 1) if len(px) > 1 else np.zeros(0, int)
-        pts = [px[:1]] + [px[i] + seg[i] * (np.arange(1, m + 1)[:, None] / m) for i, m in enumerate(n)]
-        cells = np.floor(np.concatenate(pts)).astype(np.int64)
-        for dr in (-1, 0, 1):
-            for dc in (-1, 0, 1):
-                rc = np.clip(cells + np.array([dr, dc]), 0, size - 1)
-                img[rc[:, 0], rc[:, 1]] = 0.25 * img[rc[:, 0], rc[:, 1]] + 0.75 * colour
-        r0, c0 = np.clip(np.floor(px[0]).astype(np.int64), 3, size - 4)
-        img[r0 - 3:r0 + 4, c0 - 3:c0 + 4] = 255.0
-        img[r0 - 2:r0 + 3, c0 - 2:c0 + 3] = colour
-        end = np.clip(np.floor(px[-1]).astype(np.int64), 2, size - 3)
-        img[end[0] - 2:end[0] + 3, end[1] - 2:end[1] + 3] = 0.0
-    return np.round(img).astype(np.uint8)
-
-
 def _artifacts(state: State, data: dict, cfg: Config, key: jax.Array, roll: dict) -> dict[str, Any]:
-    from athanor.systems.offline_rl import maze
-    from athanor.viz.figures import action_scatter
-
-    task = make_task(cfg)
+    scene = draw.MazeScene(**pointmaze.scene(make_task(cfg)))
     name = {"awr": "AWR (Gaussian)", "awr_discrete": "AWR-discrete", "ddpg": "DDPG", "ddpg_bc": "DDPG+BC"}[cfg.head]
     paths = [roll["xy"][i, : int(roll["lengths"][i]) + 1] for i in range(roll["xy"].shape[0])]
     return {
@@ -633,28 +605,28 @@ def _artifacts(state: State, data: dict, cfg: Config, key: jax.Array, roll: dict
         "actions_policy": action_scatter(_sample_actions(state, data, cfg, key),
                                          title=f"{name}: policy samples at data states"),
         "actions_rollout": action_scatter(roll["actions"], title=f"{name}: actions in evaluation episodes"),
-        "rollout": maze.render_rollout(task, roll["xy"][0], int(roll["lengths"][0])),
-        "trajectories": trajectories_image(task, paths),
+        "rollout": draw.rollout_frames(scene, roll["xy"][0], int(roll["lengths"][0])),
+        "trajectories": draw.trajectories_image(scene, paths),
     }
 
 
-def artifacts(state: State, data: dict, cfg: Config, key: jax.Array) -> dict[str, Any]:
-    k_roll, _, k_art = jax.random.split(key, 3)
+def artifacts(state: State, data: dict, cfg: Config, seed: int) -> dict[str, Any]:
+    k_roll, _, k_art = jax.random.split(jaxtools.key(seed), 3)
     _, roll = _rollouts(state, data, cfg, k_roll, max(cfg.eval_episodes, cfg.record_episodes),
                         cfg.record_episodes)
     return _artifacts(state, data, cfg, k_art, roll)
 
 
-def final(state: State, data: dict, cfg: Config, key: jax.Array) -> tuple[dict[str, float], dict[str, Any]]:
+def final(state: State, data: dict, cfg: Config, seed: int) -> tuple[dict[str, float], dict[str, Any]]:
     """Metrics and artifacts from one set of rollouts (the recorded episodes are among the evaluated ones)."""
-    k_roll, k_stat, k_art = jax.random.split(key, 3)
+    k_roll, k_stat, k_art = jax.random.split(jaxtools.key(seed), 3)
     metrics, roll = _rollouts(state, data, cfg, k_roll, cfg.final_episodes,
                               min(cfg.record_episodes, cfg.final_episodes), task_start=True)
     metrics.update({k: float(v) for k, v in _stats(state, data, k_stat, cfg).items()})
     return metrics, _artifacts(state, data, cfg, k_art, roll)
 
 
-def BASELINE(cfg: Config) -> dict:
+def bench_baseline(cfg: Config) -> dict:
     """The PyTorch eager implementation of the same update, timed in this process (``athanor bench``)."""
     from athanor.systems.offline_rl import torch_baseline
 
