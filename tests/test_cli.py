@@ -93,3 +93,12 @@ def test_list_imports_no_system_module():
                        env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip().splitlines()[-1] == "LOADED []"
+
+
+def test_bench_takes_set_and_starts_like_a_run():
+    p = athanor("bench", "oracle", "--preset", "tiny", "--calls", "1", "--set", "lr=0.001", "--seed", "3", "--json")
+    assert p.returncode == 0, p.stderr
+    (r,) = json.loads(p.stdout)
+    assert r["system"] == "oracle" and r["sets"] == ["lr=0.001"] and r["compile_s"] >= 0
+    assert r["throughput"] == {"unit": "updates", "per_s": r["steps_per_s"]} and r["runtime"]["framework"] == "jax"
+    assert r["git_sha"] is None or len(r["git_sha"]) == 40

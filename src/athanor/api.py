@@ -194,6 +194,9 @@ def bench(names: Sequence[str] = (), *, preset: str = "quick", calls: int = 5, s
 
     systems = bench_names(names)
     for name in systems:
+        if get_system(name).bind().step is None:
+            raise ConfigError(f"system '{name}' runs its own loop (run(cfg, ctx)); athanor bench times the step "
+                              f"of step-loop systems")
         resolve_config(name, preset, sets=sets)
     jobs = [{"system": n, "preset": preset, "sets": list(sets), "calls": int(calls), "seed": check_seed(seed)}
             for n in systems]

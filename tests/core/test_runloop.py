@@ -201,3 +201,18 @@ def test_load_run_restores_the_final_state(toy_registry, tmp_path):
 
     data = torch_system.load_data(cfg, 0)
     assert torch_system.evaluate(state, data, cfg, 0)["mse"] == pytest.approx(run.final["mse"])
+
+
+def test_bench_times_a_pytorch_system_and_refuses_a_run_system(toy_registry):
+    from athanor.api import bench
+
+    with pytest.raises(ConfigError, match="runs its own loop"):
+        bench(["loop-toy"], preset="tiny", progress=False)
+    from athanor.core.bench import measure
+    from athanor.systems import get_system
+
+    system = get_system("torch-toy").bind()
+    cfg = system.Config(**system.PRESETS["tiny"])
+    result = measure(system, cfg, cfg, preset="tiny", sets=[], calls=2)
+    assert result["system"] == "torch-toy" and result["steps_per_s"] > 0 and result["compile_s"] >= 0
+    assert result["runtime"]["framework"] == "torch" and result["throughput"]["unit"] == "updates"

@@ -367,6 +367,72 @@ def test_actor_warmup_holds_the_actor_for_exactly_n_updates(head):
         assert not _leaves_equal(held.params[net], start.params[net])
 
 
+# ------------------------------------------------------------------ evaluation: tanh(mu) or clip(mu, -1, 1)
+
+
+def _constant_actor(params, mu):
+    """Actor parameters whose output is ``mu`` at every state: every weight and bias zero but the last bias."""
+    actor = jax.tree_util.tree_map(jnp.zeros_like, params["actor"])
+    actor["MLP_0"]["Dense_2"]["bias"] = jnp.asarray(mu, jnp.float32)
+    return {**params, "actor": actor}
+
+
+MU = (0.7, 0.5)  # tanh -> (0.604, 0.462), norm 0.76 (off the circle); clip -> (0.7, 0.5), norm 0.86 (on it)
+
+
+@pytest.mark.parametrize("head", ["ddpg", "ddpg_bc"])
+def test_ddpg_evaluation_action_is_tanh_or_clip_of_mu(head):
+    cfg = cfg_for(head, stat_states=16)
+    data = _synthetic(cfg)
+    params = _constant_actor(iql.init(cfg, 0, data).params, MU)
+    obs = jnp.asarray(np.random.default_rng(0).uniform(-4, 12, (5, 2)), jnp.float32)
+    np.testing.assert_allclose(iql.policy_action(params, data, obs, cfg, "tanh"), np.tile(np.tanh(MU), (5, 1)),
+                               rtol=1e-6)
+    np.testing.assert_allclose(iql.policy_action(params, data, obs, cfg, "clip"), np.tile(MU, (5, 1)), rtol=1e-6)
+    big = _constant_actor(params, (3.0, -2.5))
+    np.testing.assert_array_equal(iql.policy_action(big, data, obs, cfg, "clip"), np.tile([1.0, -1.0], (5, 1)))
+    # the action statistics read the configured map: off the unit circle with tanh, on it with clip
+    for mode, frac in (("tanh", 0.0), ("clip", 1.0)):
+        c = dataclasses.replace(cfg, eval_action=mode)
+        acts, w = iql.action_distribution(params, data, obs, jax.random.PRNGKey(0), c)
+        assert float(iql.action_stats(acts, w)["circle_frac"]) == frac
+
+
+def test_awr_heads_ignore_the_clip_map():
+    cfg = cfg_for("awr", stat_states=16)
+    data = _synthetic(cfg)
+    params = _constant_actor(iql.init(cfg, 0, data).params, MU)
+    obs = jnp.zeros((3, 2), jnp.float32)
+    for mode in ("tanh", "clip"):  # the Gaussian's mean is tanh(mu) whatever eval_action says
+        np.testing.assert_allclose(iql.policy_action(params, data, obs, cfg, mode), np.tile(np.tanh(MU), (3, 1)),
+                                   rtol=1e-6)
+
+
+def test_rollouts_score_both_maps_on_the_same_episodes():
+    """The offline-rl claim tanh_equals_clip compares success_tanh and success_clip: both must come from the
+    same weights on the same episodes, and each must act with its own map."""
+    pytest.importorskip("mujoco")
+    pytest.importorskip("ogbench")
+    base = cfg_for("ddpg", stat_states=16, eval_max_steps=25)
+    data = _synthetic(base)
+    state = iql.init(base, 0, data)
+    state = state.replace(params=_constant_actor(state.params, MU))
+    key = jax.random.PRNGKey(4)
+    out = {}
+    for mode in ("tanh", "clip"):
+        cfg = dataclasses.replace(base, eval_action=mode)
+        metrics, roll = iql._rollouts(state, data, cfg, key, episodes=6, record=6)
+        assert metrics["success"] == metrics[f"success_{mode}"]
+        assert {"success_tanh", "success_clip"} <= set(metrics)
+        want = np.tanh(MU) if mode == "tanh" else np.asarray(MU)
+        np.testing.assert_allclose(roll["actions"], np.broadcast_to(want, roll["actions"].shape), rtol=1e-6)
+        out[mode] = metrics, roll
+    np.testing.assert_array_equal(out["tanh"][1]["xy"][:, 0], out["clip"][1]["xy"][:, 0])  # the same starts
+    assert out["tanh"][0]["success_clip"] == out["clip"][0]["success_clip"]
+    assert out["tanh"][0]["success_tanh"] == out["clip"][0]["success_tanh"]
+    assert not np.array_equal(out["tanh"][1]["xy"], out["clip"][1]["xy"])  # the maps moved the point differently
+
+
 @pytest.mark.slow
 def test_values_learn_the_maze_distances():
     """20k updates on the medium maze: near the goal, V falls with the BFS distance to the goal.
