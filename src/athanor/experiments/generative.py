@@ -26,7 +26,7 @@ import numpy as np
 
 from athanor.core.artifacts import Heatmap
 from athanor.core.claims import judge
-from athanor.core.experiment import Analysis, RunSpec, mean, metric
+from athanor.core.experiment import Analysis, RunSpec, mean, metric, per_seed
 
 SUMMARY = "mode coverage of VAE, GAN (+minibatch discrimination), autoregressive, diffusion and flow models"
 SOURCE = "A Brief Examination of Generative Models"
@@ -45,11 +45,6 @@ def runs(scale: str) -> list[RunSpec]:
     return [RunSpec(system, label) for system, label in MODELS]
 
 
-def _per_seed(records, label, key):
-    vals = metric(records, label, key)
-    return vals if len(vals) > 1 else (vals[0] if vals else math.nan)
-
-
 def _mean_of(records, label, keys):
     return float(np.mean([mean(records, label, k) for k in keys]))
 
@@ -65,7 +60,7 @@ def _claims(records, scale):
                      "tv", "vae has the minimum", tvs, best == "vae", scale))
     out.append(judge("gan_mode_collapse", "The plain GAN collapses: it covers markedly fewer bins than the 30 "
                      "the data covers.", "bins_covered", f"<= {COLLAPSE_MAX_BINS}",
-                     _per_seed(records, "gan", "bins_covered"), m["gan"]["bins_covered"] <= COLLAPSE_MAX_BINS,
+                     per_seed(records, "gan", "bins_covered"), m["gan"]["bins_covered"] <= COLLAPSE_MAX_BINS,
                      scale))
     g, d = m["gan"], m["gan-mbd"]
     out.append(judge("mbd_coverage_up_quality_down",
@@ -81,7 +76,7 @@ def _claims(records, scale):
                      {"ar_tv": a["tv"], "vae_tv": v["tv"], "ar_error": a["mean_error"], "vae_error": v["mean_error"]},
                      a["tv"] > v["tv"] and a["mean_error"] > v["mean_error"], scale))
     out.append(judge("diffusion_covers_all", "Diffusion covers all 30 bins.", "bins_covered", "== 30",
-                     _per_seed(records, "diffusion", "bins_covered"), m["diffusion"]["bins_covered"] >= 30,
+                     per_seed(records, "diffusion", "bins_covered"), m["diffusion"]["bins_covered"] >= 30,
                      scale))
     colour_err = {c: mean(records, "diffusion", f"error_colour_{c}") for c in MIXED + PURE}
     worst_mixed = max((colour_err[c] for c in MIXED), default=math.nan)

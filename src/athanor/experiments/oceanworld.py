@@ -39,7 +39,7 @@ import numpy as np
 from athanor.core import config as C
 from athanor.core.artifacts import Heatmap
 from athanor.core.claims import judge
-from athanor.core.experiment import Analysis, RunSpec, mean, metric
+from athanor.core.experiment import Analysis, RunSpec, first_run, mean, metric, per_seed
 
 SUMMARY = "greedy search, novelty search and MAP-Elites (random vs novelty-seeded) on soft swimming creatures"
 SOURCE = "Quality Diversity: Evolving Ocean Creatures"
@@ -74,38 +74,34 @@ def _final(records, label, seed):
     return {}
 
 
-def _per_seed(values: list[float]) -> float | list[float]:
-    return values if len(values) > 1 else (values[0] if values else math.nan)
-
-
 def _equal_evaluations(records, labels) -> bool:
     evals = [v for label in labels for v in metric(records, label, "evaluations")]
     return bool(evals) and all(math.isfinite(v) for v in evals) and len(set(evals)) == 1
 
 
 def _greedy_claim(records, scale):
-    per_seed, holds = [], True
+    rows, holds = [], True
     seeds = sorted(set(_seeds(records, "greedy-a")) & set(_seeds(records, "greedy-b")))
     for seed in seeds:
         a, b = _final(records, "greedy-a", seed), _final(records, "greedy-b", seed)
         keys = ("parent_cell", "parent_fitness", "stalled_fraction")
         if not all(isinstance(x.get(k), float) for x in (a, b) for k in keys):
-            per_seed.append({"seed": seed, "gap": math.nan})
+            rows.append({"seed": seed, "gap": math.nan})
             continue
         fa, fb = a["parent_fitness"], b["parent_fitness"]
         gap = abs(fa - fb) / max(abs(fa), abs(fb), 1e-12)
         other_cell = a["parent_cell"] != b["parent_cell"]
         stalled = min(a["stalled_fraction"], b["stalled_fraction"])
         holds &= (other_cell or gap >= FITNESS_GAP) and stalled >= STALL_MIN
-        per_seed.append({"seed": seed, "cell_a": a["parent_cell"], "cell_b": b["parent_cell"],
+        rows.append({"seed": seed, "cell_a": a["parent_cell"], "cell_b": b["parent_cell"],
                          "fitness_a": fa, "fitness_b": fb, "gap": gap,
                          "stalled_a": a["stalled_fraction"], "stalled_b": b["stalled_fraction"]})
-    measured = per_seed if per_seed else math.nan
+    measured = rows if rows else math.nan
     return judge("greedy_local_optima",
                  "Greedy search from different start genomes ends at different local optima.",
                  "parent_cell, parent_fitness, stalled_fraction",
                  f"different cell or fitness gap >= {FITNESS_GAP:.0%}; both stalled >= {STALL_MIN:.0%} of generations",
-                 measured, bool(per_seed) and holds, scale)
+                 measured, bool(rows) and holds, scale)
 
 
 def _claims(records, scale):
@@ -132,10 +128,11 @@ def _claims(records, scale):
                      ns["coverage"] > me["coverage"] and ns["qd_score"] > me["qd_score"], scale))
     top = metric(records, "ns-mapelites", "top_small_fraction")
     base = metric(records, "ns-mapelites", "filled_small_fraction")
+    measured = {k: per_seed(records, "ns-mapelites", k) for k in ("top_small_fraction", "filled_small_fraction")}
     out.append(judge("small_are_fastest", "The fastest elites are among the small creatures.",
                      "top_small_fraction (10 fittest cells), filled_small_fraction",
                      f">= {TOP_SMALL_MIN:.0%} of the top 10 have node fraction < 0.5, and more than the filled "
-                     "cells' share", {"top_small_fraction": _per_seed(top), "filled_small_fraction": _per_seed(base)},
+                     "cells' share", measured,
                      bool(top) and all(t >= TOP_SMALL_MIN and t > b for t, b in zip(top, base, strict=True)), scale))
     return out
 
@@ -167,16 +164,11 @@ def _train_curves(records, labels, x_key: str, keys: tuple[str, ...]) -> list[di
 
     rows = []
     for label in labels:
-        rec = _first_seed(records, label)
+        rec = first_run(records, label)
         for r in read_metrics(rec.run_dir) if rec is not None else []:
             if r.get("kind") == "train" and x_key in r:
                 rows.append({x_key: r[x_key], "label": label, **{k: r[k] for k in keys if k in r}})
     return rows
-
-
-def _first_seed(records, label):
-    found = [r for r in records if r.spec.label == label and r.final]
-    return min(found, key=lambda r: r.seed) if found else None
 
 
 def _artifacts(records) -> tuple[dict[str, Any], list[str]]:
@@ -194,7 +186,7 @@ def _artifacts(records) -> tuple[dict[str, Any], list[str]]:
 
     states = {}
     for _, label, _ in RUNS:
-        rec = _first_seed(records, label)
+        rec = first_run(records, label)
         loaded = load_state(rec.run_dir) if rec is not None else None
         if loaded is not None:
             states[label] = loaded

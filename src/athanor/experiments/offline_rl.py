@@ -43,7 +43,7 @@ import numpy as np
 
 from athanor.core.artifacts import Heatmap
 from athanor.core.claims import judge
-from athanor.core.experiment import Analysis, RunSpec, mean, metric
+from athanor.core.experiment import Analysis, RunSpec, first_run, mean, metric, per_seed
 
 SUMMARY = "IQL on the point maze: AWR (Gaussian, high beta, discrete) vs DDPG / DDPG+BC extraction; tanh vs clip"
 SOURCE = "Small-Research: Policy Extraction in IQL; Small-Research: Tanh Activations with DDPG"
@@ -75,11 +75,6 @@ TABLE_KEYS = ("success", "time_to_goal", "success_task_start", "awr_std", "circl
 
 def runs(scale: str) -> list[RunSpec]:
     return [RunSpec(system, label, {**extra, **SCALE_OVERRIDES[scale]}) for system, label, extra in MODELS]
-
-
-def _per_seed(records, label, key):
-    vals = metric(records, label, key)
-    return vals if len(vals) > 1 else (vals[0] if vals else math.nan)
 
 
 def _episodes(records, label) -> float:
@@ -116,7 +111,7 @@ def _claims(records, scale: str):
     out = []
     out.append(judge("awr_std_stays_high",
                      "The AWR Gaussian head's learned std stays far from zero (the post saw ~0.4 on maze2d).",
-                     "awr_std (awr)", f">= {STD_MIN}", _per_seed(records, "awr", "awr_std"),
+                     "awr_std (awr)", f">= {STD_MIN}", per_seed(records, "awr", "awr_std"),
                      m["awr"]["awr_std"] >= STD_MIN, scale))
     ddpg_c, awr_c = m["ddpg"]["circle_frac"], m["awr"]["circle_frac"]
     out.append(judge("ddpg_actions_on_circle",
@@ -128,7 +123,7 @@ def _claims(records, scale: str):
     out.append(judge("ddpg_beats_awr",
                      "DDPG extraction reaches the goal more often than Gaussian AWR on the maze.",
                      "success", f"ddpg - awr > {N_SE:g} SE",
-                     {"ddpg": _per_seed(records, "ddpg", "success"), "awr": _per_seed(records, "awr", "success"),
+                     {"ddpg": per_seed(records, "ddpg", "success"), "awr": per_seed(records, "awr", "success"),
                       "gap": gap, "se": se}, _unless_floor(gap > N_SE * se, m, "ddpg", "awr"), scale))
     d = m["awr-discrete"]
     out.append(judge("discrete_awr_multimodal",
@@ -156,11 +151,6 @@ def _unless_floor(holds: bool, m: dict, *labels: str) -> bool | None:
     """None (inconclusive) when every compared run's success rate is 0: at that floor no policy reached the
     goal, so "beats", "narrows" and "equal" say nothing about extraction."""
     return None if all(m[k]["success"] == 0.0 for k in labels) else holds
-
-
-def _first_run(records, label):
-    done = [r for r in records if r.spec.label == label and r.final]
-    return min(done, key=lambda r: r.seed) if done else None
 
 
 def _curve_records(records):
@@ -196,7 +186,7 @@ def _artifacts(records):
     curve_rows = _curve_records(records)
     if curve_rows:
         arts["training_curves"] = curves(curve_rows, ["success", "awr_std"], title="mean over seeds", series="label")
-    first = {label: _first_run(records, label) for label in rows}
+    first = {label: first_run(records, label) for label in rows}
     for name, stem in (("actions_compare", "actions_policy"), ("actions_rollout_compare", "actions_rollout")):
         panels = [("awr", "actions_data")] + [(label, stem) for label in ("awr", "ddpg", "awr-discrete")]
         imgs = [read_image(first[label].run_dir, fig) for label, fig in panels if first.get(label) is not None]
