@@ -63,17 +63,16 @@ def eval_seed(seed: int, step: int) -> int:
 def create_run_dir(out: Path | str, name: str, seed: int, run_dir: Path | str | None = None) -> Path:
     """``run_dir`` (which must not exist), or a new ``<out>/<name>/<time>_s<seed>``; a ConfigError if the
     folder cannot be made."""
+    where = Path(out) / name if run_dir is None else Path(run_dir)
     try:
         if run_dir is None:
-            return unique_dir(Path(out) / name, f"{timestamp()}_s{seed}")
-        run_dir = Path(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=False)
-        return run_dir
-    except FileExistsError:
-        raise ConfigError(f"{run_dir} already exists; pick a new directory or resume it with "
-                          f"`athanor run --resume {run_dir}`") from None
+            return unique_dir(where, f"{timestamp()}_s{seed}")
+        where.mkdir(parents=True, exist_ok=False)
+        return where
     except OSError as e:
-        where = run_dir if run_dir is not None else Path(out) / name
+        if run_dir is not None and where.is_dir():
+            raise ConfigError(f"{where} already exists; pick a new directory or resume it with "
+                              f"`athanor run --resume {where}`") from None
         raise ConfigError(f"cannot create the run directory under {where} ({e.strerror or e}); pass a writable "
                           f"folder with --out") from None
 

@@ -329,12 +329,13 @@ def bar_compare(names: Sequence[str], means: Sequence[float], stds: Sequence[flo
 
 def scatter2d(points, *, title: str = "", xlabel: str = "", ylabel: str = "",
               xlim: tuple[float, float] | None = None, ylim: tuple[float, float] | None = None,
-              density: bool = False, bins: int = 64, guides: Sequence[np.ndarray] = (), equal: bool = False,
+              density: bool = False, bins: int = 64, guides: Sequence = (), equal: bool = False,
               size: tuple[float, float] = (3.6, 3.2), max_points: int = 20000) -> np.ndarray:
     """2-D points (N, 2) as small translucent dots, or with ``density`` as a 2-D histogram of ``bins`` x ``bins``.
 
     Limits are free (fitted to the data with a 5% margin) unless ``xlim`` / ``ylim`` fix them. ``guides`` are
-    polylines (M, 2) drawn thin and grey under the points (a unit circle, a wall). ``equal`` keeps one unit the
+    polylines (M, 2) drawn thin and grey under the points (a unit circle, a wall), each optionally as a pair
+    ``(polyline, {matplotlib line options})``. ``equal`` keeps one unit the
     same length on both axes. ``size`` is (width, height) in inches at ``DPI``. Non-finite rows are dropped;
     above ``max_points`` rows an evenly strided subset is drawn as dots (a density uses every row). The count
     in the corner is of the rows drawn.
@@ -348,8 +349,9 @@ def scatter2d(points, *, title: str = "", xlabel: str = "", ylabel: str = "",
     fig = Figure(figsize=size, dpi=DPI, layout="constrained")
     ax = fig.add_subplot()
     for g in guides:
+        g, style = g if isinstance(g, tuple) else (g, {})
         g = np.asarray(g, dtype=np.float64)
-        ax.plot(g[:, 0], g[:, 1], color="black", linewidth=0.8, alpha=0.5)
+        ax.plot(g[:, 0], g[:, 1], **{"color": "black", "linewidth": 0.8, "alpha": 0.6, **style})
     lims = []
     for axis, fixed in ((0, xlim), (1, ylim)):
         if fixed is not None:
@@ -392,8 +394,9 @@ def action_scatter(actions, title: str = "", size: float = 3.2, max_points: int 
     theta = np.linspace(0.0, 2.0 * np.pi, 256)
     circle = np.stack([np.cos(theta), np.sin(theta)], axis=-1)
     square = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1], [-1, -1]], np.float64)
-    return scatter2d(actions, title=title, xlim=(-1.1, 1.1), ylim=(-1.1, 1.1), guides=(circle, square), equal=True,
-                     size=(size, size), max_points=max_points)
+    square_style = {"color": "grey", "linestyle": "--", "alpha": 0.8}
+    return scatter2d(actions, title=title, xlim=(-1.1, 1.1), ylim=(-1.1, 1.1), guides=(circle, (square, square_style)),
+                     equal=True, size=(size, size), max_points=max_points)
 
 
 def grid_panels(grids: Sequence[np.ndarray], titles: Sequence[str], *, extent: tuple[float, float, float, float],
