@@ -10,7 +10,9 @@ Required
     init(cfg, seed, data) -> state   the initial state; the system makes its own framework key from ``seed``
     step(state, data, cfg) -> (state, info)
                                      ``cfg.inner_steps`` updates (gradient steps, generations, ...); ``info`` maps
-                                     names to scalars (means over the updates), ``loss`` among them if there is one
+                                     names to scalars (means over the updates), ``loss`` among them if there is one;
+                                     the input state must stay as it was (the run loop checkpoints it if the update
+                                     turns non-finite): JAX states are immutable, a PyTorch system copies first
     evaluate(state, data, cfg, seed) -> {name: float}
     artifacts(state, data, cfg, seed) -> {name: artifact}
                                      uint8 images (H, W, 3|4), uint8 videos (T, H, W, 3|4), ``Heatmap`` tables
