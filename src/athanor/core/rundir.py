@@ -13,6 +13,7 @@ import datetime as _dt
 import json
 import math
 import subprocess
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +44,12 @@ def unique_dir(parent: Path, name: str) -> Path:
 
 def git_sha() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(athanor.__file__).parent,
-                             capture_output=True, text=True, timeout=5)
+        with warnings.catch_warnings():
+            # JAX warns on any fork in a process where it runs threads; git execs at once, so its deadlock
+            # cannot happen
+            warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
+            out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(athanor.__file__).parent,
+                                 capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None

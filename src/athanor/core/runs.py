@@ -130,7 +130,11 @@ def read_video(run_dir: str | os.PathLike, name: str) -> np.ndarray | None:
         path = Path(run_dir) / "videos" / f"{name}{ext}"
         if path.is_file():
             try:
-                frames = np.asarray(iio.imread(path, index=None))
+                with warnings.catch_warnings():
+                    # the mp4 reader forks ffmpeg, which execs at once: JAX's warning about forking a threaded
+                    # process (a deadlock in the child) does not apply
+                    warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
+                    frames = np.asarray(iio.imread(path, index=None))
             except (OSError, ValueError, RuntimeError):
                 return None
             return frames[..., :3] if frames.ndim == 4 else None
