@@ -8,6 +8,14 @@ TESTS = Path(__file__).parent
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
+# One XLA compilation cache for the whole suite: the xdist workers, and the `athanor` subprocesses of the CLI tests
+# (they inherit the environment), reuse each other's compiled programs instead of compiling the same step again in
+# every test that runs it. It is keyed on the program, the compiler options and the jax version, so a hit is the
+# same executable; set here, before any test imports jax. Users' runs are not affected.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(TESTS.parent / ".pytest_cache" / "jax-compilation"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+
 # Systems that exist only for the tests (tests/*_system.py): not registered for users, registered per test.
 TEST_SYSTEMS = {
     "toy": ("toy_system", "least squares by minibatch SGD (JAX)"),
