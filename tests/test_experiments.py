@@ -74,11 +74,23 @@ def test_bad_scale_and_seeds():
 
 
 def test_seeds_default_to_the_experiments_own_count(tmp_path, monkeypatch):
+    """Which runs are made for how many seeds (the runs themselves are stood in for: the tiny experiment tests
+    above run them for real)."""
+    from athanor import api
+    from athanor.core.runloop import RunResult
     from athanor.experiments import get_experiment
 
+    made = []
+
+    def fake_run(system, *, seed, run_dir, **kwargs):
+        made.append((system, seed))
+        return RunResult(run_dir, "completed", 1, {})
+
+    monkeypatch.setattr(api, "start_run", fake_run)
     module = get_experiment("vae-kl")
     monkeypatch.setattr(module, "SEEDS", {"tiny": 2}, raising=False)
     exp_dir = run_experiment("vae-kl", scale="tiny", out=tmp_path, progress=False)
+    assert made == [("vae", 0), ("vae", 0), ("vae", 1), ("vae", 1)]
     meta = json.loads((exp_dir / "experiment.json").read_text())
     assert meta["seeds"] == 2 and sorted(r["seed"] for r in meta["runs"]) == [0, 0, 1, 1]
     monkeypatch.delattr(module, "SEEDS")
