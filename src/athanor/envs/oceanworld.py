@@ -36,18 +36,18 @@ into S = `substeps` sub-steps h = dt / S of position-based dynamics; per sub-ste
 A creature at rest without muscles is an exact fixed point (fitness exactly 0). Drag is skipped with a
 `lax.cond` while the heart closes (it is zero then), which saves a quarter of the time.
 
-Measured (benchmarks/bench_oceanworld.py, 2 shared CPU cores, default S = 1): 5x5 start creatures ~1,360 evaluations
-per CPU-second (the original: ~10/s/core), creatures spanning the grid ~120; no growth of the largest kinetic energy
-over long rollouts (last 500 of 2000 steps vs the first 500: at most 2.4x, extreme-value fluctuation, not a trend;
-everything finite; thousands of random genomes in the slow test); swimming needs the drag asymmetry (median
-displacement of 5x5 start creatures ~3.5x smaller with drag in both halves). Accuracy per sub-step count (S = 1 / 2
-/ 4): worst-instant plain-bond length error over 2000 steps, median over 5x5 creatures, 19% / 15% / 14% (median
-instantaneous error 0.2-1%); share of joint-steps beyond the bending band by more than 10 degrees 2.1% / 1.5% /
-0.9%; dense 16 x 16 creatures with many muscles in closed loops are over-constrained and stretch much more (worst
-instants ~100% at S = 1, ~50% at S = 4). Fitness of one genome is chaotic in the solver settings (rank correlation
-of 500-step fitness between S = 4 and S = 8 about 0.4) while its distribution over start genomes agrees across S =
-1..8, so S = 1 is the default: the speed target at the same statistics. Fitness of random 5x5 start genomes lies in
-about [-80, 40] (p1 -61, median -8, p99 29).
+Measured (benchmarks/bench_oceanworld.py, 2 idle CPU cores, default S = 1; BENCHMARKS.md): 5x5 start creatures ~900
+evaluations per CPU-second (the original: ~10/s/core), creatures spanning the grid ~90; no growth of the largest
+kinetic energy over long rollouts (last 500 of 2000 steps vs the first 500: at most 2.4x, extreme-value fluctuation,
+not a trend; everything finite; thousands of random genomes in the slow test); swimming needs the drag asymmetry
+(median displacement of 5x5 start creatures ~3.5x smaller with drag in both halves). Accuracy per sub-step count (S
+= 1 / 2 / 4): worst-instant plain-bond length error over 2000 steps, median over 5x5 creatures, 19% / 15% / 14%
+(median instantaneous error 0.2-1%); share of joint-steps beyond the bending band by more than 10 degrees 2.1% /
+1.5% / 0.9%; dense 16 x 16 creatures with many muscles in closed loops are over-constrained and stretch much more
+(worst instants ~100% at S = 1, ~50% at S = 4). Fitness of one genome is chaotic in the solver settings (rank
+correlation of 500-step fitness between S = 4 and S = 8 about 0.4) while its distribution over start genomes agrees
+across S = 1..8, so S = 1 is the default: the fastest setting at the same statistics. Fitness of random 5x5 start
+genomes lies in about [-80, 40] (p1 -61, median -8, p99 29).
 
 Deviations from the original, on purpose: point masses and distance constraints instead of rigid bodies and
 revolute joints; the bending limit bounds the angle between two bonds meeting at a node (the original limits
