@@ -1,0 +1,276 @@
+"""Validate Oceanworld's physics against a Box2D model of the original release: do both rank creatures alike?
+
+    python benchmarks/validate_oceanworld.py [--run RUN_DIR] [--quick]
+                                             [--out benchmarks/results/oceanworld-validation[-quick].json]
+
+Needs Box2D: pip install -e '.[validate]'. The fitness (dx - |dy| of node (6, 6) after 500 steps) of the same
+genomes is measured in our engine (``envs.oceanworld.evaluate_batch`` with the current ``WorldConfig()`` defaults)
+and in the Box2D model of the original (``envs.oceanworld_box2d``, one genome per call, a pool of worker
+processes), for three groups:
+
+  elites    the filled cells of a finished ocean-mapelites run's archive (``--run``); without ``--run`` a
+            ``quick`` run of seed 0 is made once (~10,500 creature evaluations and its report: ~4 minutes
+            measured on 2 shared CPU cores) and cached under ~/.cache/athanor (or $XDG_CACHE_HOME/athanor),
+            keyed by a hash of the physics and search sources, so a change to either makes a fresh run;
+  starts    random start genomes (5x5 blocks, random muscle and drag bits);
+  mutated   start genomes after one ``mutate`` (every bit resampled with p = 0.05).
+
+Reported per group and pooled over the three: the Spearman rank correlation of the two fitnesses; for the 30
+elites fittest in our engine ("top 30"): their Spearman, the number of exploits (top-30 elites whose Box2D fitness
+is at or below the Box2D median of the start genomes: creatures that swim in our physics only) and the median
+|dy| in both engines; and the medians of every group in both engines (do elites beat starts in Box2D too?).
+Beside each Spearman: Box2D against itself with every creature shifted by (0.001, 0.001), which changes float32
+rounding and nothing else: how much of a creature's fitness is chaos, so the most any engine could agree.
+Targets, fixed before any measurement and printed beside the figures: pooled Spearman >= 0.8, top-30 Spearman
+>= 0.6, at most 3 exploits among the top 30. The figures are reported as measured; nothing is tuned to meet them.
+
+``--quick`` takes the top 30 elites plus 30 spread evenly over the rest of the archive (by our fitness), and 60
+genomes per other group (~2 minutes measured on 2 cores once the run exists); the default takes every elite and
+200 genomes per other group (~3 minutes for the quick run's 173 elites). Invalid genomes (no node (6, 6),
+possible after a mutation) are left out of every statistic. The JSON holds the git sha, versions, both engines'
+configs, every figure and every genome's fitness.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import hashlib
+import multiprocessing
+import os
+import platform
+import sys
+import time
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import jax
+import numpy as np
+from scipy.stats import spearmanr
+from tqdm.auto import tqdm
+
+from athanor import api
+from athanor.core.rundir import git_sha, now_iso, read_json, write_json
+from athanor.core.runs import read_meta
+from athanor.envs import oceanworld as W
+from athanor.envs import oceanworld_box2d as B
+
+TOP = 30  # elites checked one by one
+TARGETS = {"pooled_spearman_min": 0.8, "top_spearman_min": 0.6, "exploits_max": 3}
+OFFSET = (1e-3, 1e-3)  # Box2D's own reproducibility: the same creatures shifted, which changes float32 rounding only
+SYSTEM = "ocean-mapelites"
+
+
+def cache_dir() -> Path:
+    """Where the default ocean-mapelites run lives, keyed by the sources that decide its elites."""
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "athanor" / "oceanworld-validation"
+    from athanor.systems.oceanworld import qd
+
+    digest = hashlib.sha256()
+    for module in (W, qd):
+        digest.update(Path(module.__file__).read_bytes())
+    return root / f"{SYSTEM}-quick-s0-{digest.hexdigest()[:12]}"
+
+
+def default_run() -> Path:
+    """A completed quick ocean-mapelites run of seed 0: the cached one, or a new one."""
+    out = cache_dir()
+    for summary in sorted(out.glob(f"{SYSTEM}/*/summary.json")):
+        if read_json(summary).get("status") == "completed":
+            print(f"reusing the cached {SYSTEM} run {summary.parent.name}", flush=True)
+            return summary.parent
+    print(f"no cached {SYSTEM} run for these sources: running the quick preset once (a few minutes)", flush=True)
+    result = api.start_run(SYSTEM, preset="quick", seed=0, out=out, progress=True)
+    if result.status != "completed":
+        raise SystemExit(f"the {SYSTEM} run stopped ({result.status}); run the script again to make a new one")
+    return result.run_dir
+
+
+def take(genomes: W.Genome, idx) -> W.Genome:
+    return jax.tree.map(lambda a: np.asarray(a)[np.asarray(idx)], genomes)
+
+
+def concat(*genomes: W.Genome) -> W.Genome:
+    return jax.tree.map(lambda *a: np.concatenate([np.asarray(x) for x in a]), *genomes)
+
+
+def genome_groups(run_dir: Path, cfg: W.WorldConfig, quick: bool, seed: int) -> tuple[dict, dict]:
+    """{group: genomes}, and facts about the run (system, preset, seed, archive size, stored vs re-evaluated)."""
+    meta = read_meta(run_dir)
+    run_cfg, state = api.load_run(run_dir)
+    archive = state.archive
+    stored = np.asarray(archive.fitness)
+    filled = np.nonzero(np.isfinite(stored))[0]
+    if filled.size < TOP:
+        raise SystemExit(f"the run's archive holds {filled.size} elites, fewer than the {TOP} needed")
+    elites = take(archive.genomes, filled)
+    ours = np.asarray(W.evaluate_batch(elites, cfg)["fitness"])
+    order = np.argsort(-ours, kind="stable")  # fittest first, in our engine now
+    if quick:
+        rest = order[TOP:]
+        order = np.concatenate([order[:TOP], rest[np.linspace(0, rest.size - 1, min(TOP, rest.size)).astype(int)]])
+    n = 60 if quick else 200
+    k_start, k_parent, k_mutate = jax.random.split(jax.random.PRNGKey(seed), 3)
+    starts = jax.vmap(W.start_genome)(jax.random.split(k_start, n))
+    parents = jax.vmap(W.start_genome)(jax.random.split(k_parent, n))
+    mutated = jax.vmap(W.mutate)(jax.random.split(k_mutate, n), parents)
+    run = {"system": meta.get("system"), "preset": meta.get("preset"), "seed": meta.get("seed"),
+           "dir_name": Path(run_dir).name, "git_sha": meta.get("git_sha"), "created": meta.get("created"),
+           "sim_steps": getattr(run_cfg, "sim_steps", None), "archive_elites": int(filled.size),
+           "stored_vs_now_max_abs_diff": float(np.max(np.abs(stored[filled] - ours)))}
+    return {"elites": take(elites, order), "starts": starts, "mutated": mutated}, run
+
+
+def box2d_fitness(genomes: W.Genome, cfg: B.Box2DConfig, processes: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """(fitness [n], displacement [n, 2], wall seconds) of every genome in Box2D, largest creatures first."""
+    alive, bond_on, valid = jax.jit(jax.vmap(W.phenotype))(genomes)
+    alive, bond_on, valid = np.asarray(alive), np.asarray(bond_on), np.asarray(valid)
+    bits = np.asarray(genomes.bonds, bool)
+    creatures = [B.Creature(alive[i], bond_on[i], bits[i], bool(valid[i])) for i in range(len(valid))]
+    order = np.argsort(-alive.sum((1, 2)), kind="stable")  # big ones first balance the workers
+    fitness, disp = np.zeros(len(creatures)), np.zeros((len(creatures), 2))
+    t = time.perf_counter()
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        work = pool.imap(functools.partial(B.rollout, cfg=cfg), [creatures[i] for i in order])
+        for i, res in zip(order, tqdm(work, total=len(order), unit="creature", desc="Box2D"), strict=True):
+            fitness[i], disp[i] = res.fitness, res.displacement
+    return fitness, disp, time.perf_counter() - t
+
+
+def rho(a: np.ndarray, b: np.ndarray) -> float:
+    return float(spearmanr(a, b).statistic) if len(a) > 2 else float("nan")
+
+
+def summary(ours: np.ndarray, box: np.ndarray, shifted: np.ndarray) -> dict:
+    pct = lambda x: [float(v) for v in np.percentile(x, [10, 50, 90])]  # noqa: E731
+    return {"n": int(len(ours)), "spearman": rho(ours, box), "box2d_self_spearman": rho(box, shifted),
+            "ours_p10_median_p90": pct(ours), "box2d_p10_median_p90": pct(box)}
+
+
+def analyse(groups: list, ours: dict, box: dict, shifted: dict, disp: dict, ours_dy: np.ndarray) -> dict:
+    """Every figure of the report from the per-group arrays (invalid genomes already removed); ``shifted`` is the
+    Box2D fitness of the same creatures moved by OFFSET (rounding alone), the ceiling of any agreement."""
+    out = {"groups": {g: summary(ours[g], box[g], shifted[g]) for g in groups}}
+    out["pooled"] = summary(*(np.concatenate([a[g] for g in groups]) for a in (ours, box, shifted)))
+    start_median = float(np.median(box["starts"]))
+    top_ours, top_box = ours["elites"][:TOP], box["elites"][:TOP]
+    exploits = top_box <= start_median
+    out["top"] = {
+        "k": TOP, "spearman": rho(top_ours, top_box), "box2d_self_spearman": rho(top_box, shifted["elites"][:TOP]),
+        "exploits": int(exploits.sum()),
+        "exploit_ranks": [int(i) for i in np.nonzero(exploits)[0]],
+        "box2d_start_median": start_median,
+        "ours_median": float(np.median(top_ours)), "box2d_median": float(np.median(top_box)),
+        "ours_median_abs_dy": float(np.median(np.abs(ours_dy))),
+        "box2d_median_abs_dy": float(np.median(np.abs(disp["elites"][:TOP, 1]))),
+        "box2d_share_of_starts_below": float(np.median([(box["starts"] < v).mean() for v in top_box])),
+    }
+    med = {g: (float(np.median(ours[g])), float(np.median(box[g]))) for g in groups}
+    out["medians"] = {"ours": {g: m[0] for g, m in med.items()}, "box2d": {g: m[1] for g, m in med.items()},
+                      "elites_minus_starts_ours": med["elites"][0] - med["starts"][0],
+                      "elites_minus_starts_box2d": med["elites"][1] - med["starts"][1]}
+    out["targets"] = {**TARGETS, "pooled_spearman_met": out["pooled"]["spearman"] >= TARGETS["pooled_spearman_min"],
+                      "top_spearman_met": out["top"]["spearman"] >= TARGETS["top_spearman_min"],
+                      "exploits_met": out["top"]["exploits"] <= TARGETS["exploits_max"]}
+    return out
+
+
+def report(res: dict) -> None:
+    t = res["targets"]
+    ok = lambda m: "met" if m else "NOT met"  # noqa: E731
+    print(f"{'group':>8} {'n':>5} {'spearman':>9} {'box2d self':>11} {'ours p10/med/p90':>24} "
+          f"{'box2d p10/med/p90':>24}")
+    for name, s in {**res["groups"], "pooled": res["pooled"]}.items():
+        fmt = lambda v: "/".join(f"{x:.1f}" for x in v)  # noqa: E731
+        print(f"{name:>8} {s['n']:>5} {s['spearman']:>9.3f} {s['box2d_self_spearman']:>11.3f} "
+              f"{fmt(s['ours_p10_median_p90']):>24} {fmt(s['box2d_p10_median_p90']):>24}")
+    top = res["top"]
+    print(f"pooled Spearman {res['pooled']['spearman']:.3f} (target >= {t['pooled_spearman_min']}: "
+          f"{ok(t['pooled_spearman_met'])})")
+    print(f"top-{top['k']} Spearman {top['spearman']:.3f} (target >= {t['top_spearman_min']}: "
+          f"{ok(t['top_spearman_met'])}; Box2D against itself shifted: {top['box2d_self_spearman']:.3f})")
+    print(f"top-{top['k']} exploits (Box2D fitness <= Box2D start median {top['box2d_start_median']:.1f}): "
+          f"{top['exploits']} (target <= {t['exploits_max']}: {ok(t['exploits_met'])}); ranks {top['exploit_ranks']}")
+    print(f"top-{top['k']} median |dy|: ours {top['ours_median_abs_dy']:.1f}, "
+          f"Box2D {top['box2d_median_abs_dy']:.1f}; median share of Box2D start genomes each beats: "
+          f"{top['box2d_share_of_starts_below']:.2f}")
+    m = res["medians"]
+    print(f"elites - starts median: ours {m['elites_minus_starts_ours']:.1f}, "
+          f"Box2D {m['elites_minus_starts_box2d']:.1f}")
+
+
+def versions() -> dict[str, str]:
+    out = {}
+    for pkg in ("athanor", "jax", "jaxlib", "numpy", "scipy", "box2d"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                 epilog="Without --run, a quick ocean-mapelites run (seed 0) is made once and cached "
+                                        "under ~/.cache/athanor: ~4 minutes on 2 CPU cores.")
+    ap.add_argument("--run", type=Path, help="a finished ocean-mapelites run directory (its archive gives the elites)")
+    ap.add_argument("--quick", action="store_true", help="60 elites and 60 genomes per other group (~2 minutes)")
+    ap.add_argument("--out", type=Path, help="the JSON (default benchmarks/results/oceanworld-validation.json, "
+                                             "with --quick oceanworld-validation-quick.json)")
+    ap.add_argument("--processes", type=int, default=2, help="Box2D worker processes (default 2)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the start and mutated genomes")
+    args = ap.parse_args()
+    B.require_box2d()
+    t0 = time.perf_counter()
+    load = {"before": round(os.getloadavg()[0], 2)}
+    run_dir = args.run if args.run is not None else default_run()
+    world_cfg, box_cfg = W.WorldConfig(), B.Box2DConfig()
+    groups, run = genome_groups(run_dir, world_cfg, args.quick, args.seed)
+
+    names = list(groups)
+    sizes = [len(np.asarray(groups[g].nodes)) for g in names]
+    cut = np.cumsum(sizes)[:-1]
+    everything = concat(*(groups[g] for g in names))
+    t = time.perf_counter()
+    ours_all = np.asarray(W.evaluate_batch(everything, world_cfg)["fitness"])
+    ours_s = time.perf_counter() - t
+    top_diag = W.diagnostics(take(groups["elites"], np.arange(TOP)), world_cfg)
+    ours_dy = np.asarray(top_diag["centre"])[:, 1]
+    diag_diff = float(np.max(np.abs(np.asarray(top_diag["fitness"]) - ours_all[:TOP])))
+    box_all, disp_all, box_s = box2d_fitness(everything, box_cfg, args.processes)
+    shifted_all, _, shifted_s = box2d_fitness(everything, dataclasses.replace(box_cfg, offset=OFFSET), args.processes)
+
+    valid_all = ours_all != W.INVALID_FITNESS
+    ours, box, shifted, disp, valid = ({g: a for g, a in zip(names, np.split(x, cut), strict=True)}
+                                       for x in (ours_all, box_all, shifted_all, disp_all, valid_all))
+    res = analyse(names, *({g: a[g][valid[g]] for g in names} for a in (ours, box, shifted, disp)), ours_dy)
+    load["after"] = round(os.getloadavg()[0], 2)
+    report(res)
+
+    nodes = np.asarray(jax.jit(jax.vmap(lambda g: W.phenotype(g)[0].sum()))(everything))
+    per_genome = {g: {"ours": ours[g].tolist(), "box2d": box[g].tolist(), "box2d_shifted": shifted[g].tolist(),
+                      "box2d_dx": disp[g][:, 0].tolist(),
+                      "box2d_dy": disp[g][:, 1].tolist(), "nodes": n.tolist(), "valid": valid[g].tolist()}
+                  for g, n in zip(names, np.split(nodes, cut), strict=True)}
+    result = {"system": "oceanworld-validation", "created": now_iso(), "git_sha": git_sha(), "versions": versions(),
+              "machine": {"platform": platform.platform(), "python": platform.python_version(),
+                          "cpus": len(os.sched_getaffinity(0)), "load_avg": load},
+              "config": {"quick": args.quick, "seed": args.seed, "processes": args.processes, "top": TOP,
+                         "sizes": dict(zip(names, sizes, strict=True)),
+                         "invalid_left_out": {g: int((~valid[g]).sum()) for g in names}, "box2d_self_offset": OFFSET,
+                         "world": dataclasses.asdict(world_cfg), "box2d": dataclasses.asdict(box_cfg)},
+              "run": run, **res,
+              "checks": {"top_diagnostics_vs_evaluate_batch_max_abs_diff": diag_diff},
+              "timing": {"ours_evaluate_batch_s": ours_s, "box2d_s": box_s, "box2d_shifted_s": shifted_s,
+                         "box2d_s_per_creature_per_process": box_s * args.processes / len(box_all),
+                         "total_s": time.perf_counter() - t0},
+              "genomes": per_genome}
+    out = args.out or Path(f"benchmarks/results/oceanworld-validation{'-quick' if args.quick else ''}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_json(out, result)
+    print(f"{out} ({result['timing']['total_s']:.0f} s)", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
