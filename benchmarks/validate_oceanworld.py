@@ -21,8 +21,11 @@ is at or below the Box2D median of the start genomes: creatures that swim in our
 |dy| in both engines; and the medians of every group in both engines (do elites beat starts in Box2D too?).
 Beside each Spearman: Box2D against itself with every creature shifted by (0.001, 0.001), which changes float32
 rounding and nothing else: how much of a creature's fitness is chaos, so the most any engine could agree.
+Our engine's own convergence, on the same genomes: the Spearman correlation of its fitness at the default setting
+with its fitness at twice the sub-steps and at twice the constraint iterations (per group, pooled and top 30).
 Targets, fixed before any measurement and printed beside the figures: pooled Spearman >= 0.8, top-30 Spearman
->= 0.6, at most 3 exploits among the top 30. The figures are reported as measured; nothing is tuned to meet them.
+>= 0.6, at most 3 exploits among the top 30; convergence >= 0.9 over elites and over start genomes. The figures are
+reported as measured; nothing is tuned to meet them.
 
 ``--quick`` takes the top 30 elites plus 30 spread evenly over the rest of the archive (by our fitness), and 60
 genomes per other group (~2 minutes measured on 2 cores once the run exists); the default takes every elite and
@@ -57,7 +60,7 @@ from athanor.envs import oceanworld as W
 from athanor.envs import oceanworld_box2d as B
 
 TOP = 30  # elites checked one by one
-TARGETS = {"pooled_spearman_min": 0.8, "top_spearman_min": 0.6, "exploits_max": 3}
+TARGETS = {"pooled_spearman_min": 0.8, "top_spearman_min": 0.6, "exploits_max": 3, "convergence_min": 0.9}
 OFFSET = (1e-3, 1e-3)  # Box2D's own reproducibility: the same creatures shifted, which changes float32 rounding only
 SYSTEM = "ocean-mapelites"
 
@@ -148,9 +151,24 @@ def summary(ours: np.ndarray, box: np.ndarray, shifted: np.ndarray) -> dict:
             "ours_p10_median_p90": pct(ours), "box2d_p10_median_p90": pct(box)}
 
 
-def analyse(groups: list, ours: dict, box: dict, shifted: dict, disp: dict, ours_dy: np.ndarray) -> dict:
+def convergence(groups: list, ours: dict, finer: dict) -> dict:
+    """Spearman of our fitness against our fitness at each finer setting ({setting: {group: fitness}}): per group,
+    pooled and over the top 30 elites."""
+    out = {}
+    for setting, fine in finer.items():
+        row = {g: rho(ours[g], fine[g]) for g in groups}
+        row["pooled"] = rho(np.concatenate([ours[g] for g in groups]), np.concatenate([fine[g] for g in groups]))
+        row["top"] = rho(ours["elites"][:TOP], fine["elites"][:TOP])
+        row["top_median"] = float(np.median(fine["elites"][:TOP]))
+        out[setting] = row
+    return out
+
+
+def analyse(groups: list, ours: dict, box: dict, shifted: dict, disp: dict, ours_dy: np.ndarray,
+            finer: dict) -> dict:
     """Every figure of the report from the per-group arrays (invalid genomes already removed); ``shifted`` is the
-    Box2D fitness of the same creatures moved by OFFSET (rounding alone), the ceiling of any agreement."""
+    Box2D fitness of the same creatures moved by OFFSET (rounding alone), the ceiling of any agreement; ``finer``
+    our fitness at finer solver settings."""
     out = {"groups": {g: summary(ours[g], box[g], shifted[g]) for g in groups}}
     out["pooled"] = summary(*(np.concatenate([a[g] for g in groups]) for a in (ours, box, shifted)))
     start_median = float(np.median(box["starts"]))
@@ -170,9 +188,12 @@ def analyse(groups: list, ours: dict, box: dict, shifted: dict, disp: dict, ours
     out["medians"] = {"ours": {g: m[0] for g, m in med.items()}, "box2d": {g: m[1] for g, m in med.items()},
                       "elites_minus_starts_ours": med["elites"][0] - med["starts"][0],
                       "elites_minus_starts_box2d": med["elites"][1] - med["starts"][1]}
+    out["convergence"] = convergence(groups, ours, finer)
+    worst = min(row[g] for row in out["convergence"].values() for g in ("elites", "starts"))
     out["targets"] = {**TARGETS, "pooled_spearman_met": out["pooled"]["spearman"] >= TARGETS["pooled_spearman_min"],
                       "top_spearman_met": out["top"]["spearman"] >= TARGETS["top_spearman_min"],
-                      "exploits_met": out["top"]["exploits"] <= TARGETS["exploits_max"]}
+                      "exploits_met": out["top"]["exploits"] <= TARGETS["exploits_max"],
+                      "convergence_met": worst >= TARGETS["convergence_min"]}
     return out
 
 
@@ -198,6 +219,11 @@ def report(res: dict) -> None:
     m = res["medians"]
     print(f"elites - starts median: ours {m['elites_minus_starts_ours']:.1f}, "
           f"Box2D {m['elites_minus_starts_box2d']:.1f}")
+    print(f"our convergence, Spearman against a finer setting (target >= {t['convergence_min']} over elites and "
+          f"starts: {ok(t['convergence_met'])}):")
+    for setting, row in res["convergence"].items():
+        cells = ", ".join(f"{g} {v:.3f}" for g, v in row.items() if g != "top_median")
+        print(f"  {setting}: {cells}; top-{top['k']} median {top['ours_median']:.1f} -> {row['top_median']:.1f}")
 
 
 def versions() -> dict[str, str]:
@@ -235,6 +261,9 @@ def main() -> None:
     t = time.perf_counter()
     ours_all = np.asarray(W.evaluate_batch(everything, world_cfg)["fitness"])
     ours_s = time.perf_counter() - t
+    finer_cfgs = {"substeps_x2": dataclasses.replace(world_cfg, substeps=2 * world_cfg.substeps),
+                  "iterations_x2": dataclasses.replace(world_cfg, iterations=2 * world_cfg.iterations)}
+    finer_all = {k: np.asarray(W.evaluate_batch(everything, c)["fitness"]) for k, c in finer_cfgs.items()}
     top_diag = W.diagnostics(take(groups["elites"], np.arange(TOP)), world_cfg)
     ours_dy = np.asarray(top_diag["centre"])[:, 1]
     diag_diff = float(np.max(np.abs(np.asarray(top_diag["fitness"]) - ours_all[:TOP])))
@@ -244,12 +273,15 @@ def main() -> None:
     valid_all = ours_all != W.INVALID_FITNESS
     ours, box, shifted, disp, valid = ({g: a for g, a in zip(names, np.split(x, cut), strict=True)}
                                        for x in (ours_all, box_all, shifted_all, disp_all, valid_all))
-    res = analyse(names, *({g: a[g][valid[g]] for g in names} for a in (ours, box, shifted, disp)), ours_dy)
+    finer_split = {k: dict(zip(names, np.split(x, cut), strict=True)) for k, x in finer_all.items()}
+    finer = {k: {g: fine[g][valid[g]] for g in names} for k, fine in finer_split.items()}
+    res = analyse(names, *({g: a[g][valid[g]] for g in names} for a in (ours, box, shifted, disp)), ours_dy, finer)
     load["after"] = round(os.getloadavg()[0], 2)
     report(res)
 
     nodes = np.asarray(jax.jit(jax.vmap(lambda g: W.phenotype(g)[0].sum()))(everything))
-    per_genome = {g: {"ours": ours[g].tolist(), "box2d": box[g].tolist(), "box2d_shifted": shifted[g].tolist(),
+    per_genome = {g: {"ours": ours[g].tolist(), **{f"ours_{k}": fine[g].tolist() for k, fine in finer_split.items()},
+                      "box2d": box[g].tolist(), "box2d_shifted": shifted[g].tolist(),
                       "box2d_dx": disp[g][:, 0].tolist(),
                       "box2d_dy": disp[g][:, 1].tolist(), "nodes": n.tolist(), "valid": valid[g].tolist()}
                   for g, n in zip(names, np.split(nodes, cut), strict=True)}
