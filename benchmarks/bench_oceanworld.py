@@ -28,14 +28,13 @@ import os
 import platform
 import sys
 import time
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from athanor.core.rundir import git_sha
+from athanor.core.rundir import git_sha, package_versions
 from athanor.envs import oceanworld as W
 
 ORIGINAL_PER_CORE = 10.0  # evaluations/s/core of the original Box2D release for 5x5 creatures
@@ -146,16 +145,6 @@ def fitness_range(n: int) -> dict:
     return out
 
 
-def versions() -> dict[str, str]:
-    out = {}
-    for pkg in ("athanor", "jax", "jaxlib", "numpy"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            continue
-    return out
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller batches and sets (a few minutes)")
@@ -168,7 +157,8 @@ def main() -> None:
               "tiers": list(W.TIERS), "chunk": W.CHUNK,
               "machine": {"platform": platform.platform(), "processor": platform.machine(),
                           "python": platform.python_version(), "cpus": len(os.sched_getaffinity(0))},
-              "versions": versions(), "git_sha": git_sha(), "quick": args.quick}
+              "versions": package_versions(("athanor", "jax", "jaxlib", "numpy")), "git_sha": git_sha(),
+              "quick": args.quick}
     print("throughput (500-step rollouts, default config):", flush=True)
     result["throughput"] = throughput(batches, W.WorldConfig())
     print("sub-steps / iterations vs accuracy:", flush=True)

@@ -45,7 +45,6 @@ import os
 import platform
 import sys
 import time
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import jax
@@ -54,7 +53,7 @@ from scipy.stats import spearmanr
 from tqdm.auto import tqdm
 
 from athanor import api
-from athanor.core.rundir import git_sha, now_iso, read_json, write_json
+from athanor.core.rundir import git_sha, now_iso, package_versions, read_json, write_json
 from athanor.core.runs import read_meta
 from athanor.envs import oceanworld as W
 from athanor.envs import oceanworld_box2d as B
@@ -226,16 +225,6 @@ def report(res: dict) -> None:
         print(f"  {setting}: {cells}; top-{top['k']} median {top['ours_median']:.1f} -> {row['top_median']:.1f}")
 
 
-def versions() -> dict[str, str]:
-    out = {}
-    for pkg in ("athanor", "jax", "jaxlib", "numpy", "scipy", "box2d"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            continue
-    return out
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  epilog="Without --run, a quick ocean-mapelites run (seed 0) is made once and cached "
@@ -285,7 +274,8 @@ def main() -> None:
                       "box2d_dx": disp[g][:, 0].tolist(),
                       "box2d_dy": disp[g][:, 1].tolist(), "nodes": n.tolist(), "valid": valid[g].tolist()}
                   for g, n in zip(names, np.split(nodes, cut), strict=True)}
-    result = {"system": "oceanworld-validation", "created": now_iso(), "git_sha": git_sha(), "versions": versions(),
+    result = {"system": "oceanworld-validation", "created": now_iso(), "git_sha": git_sha(),
+              "versions": package_versions(("athanor", "jax", "jaxlib", "numpy", "scipy", "box2d")),
               "machine": {"platform": platform.platform(), "python": platform.python_version(),
                           "cpus": len(os.sched_getaffinity(0)), "load_avg": load},
               "config": {"quick": args.quick, "seed": args.seed, "processes": args.processes, "top": TOP,

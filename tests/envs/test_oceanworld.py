@@ -13,22 +13,11 @@ from athanor.envs import oceanworld as W
 G = W.G
 
 
-def genome(nodes, bonds=()):
-    """nodes: iterable of (r, c); bonds: iterable of (r, c, direction 0=right 1=down, muscle, drag)."""
-    n = np.zeros((G, G), bool)
-    b = np.zeros((G, G, 2, 3), bool)
-    for r, c in nodes:
-        n[r, c] = True
-    for r, c, d, m, f in bonds:
-        b[r, c, d] = (True, m, f)
-    return W.Genome(jnp.asarray(n), jnp.asarray(b))
-
-
 def block(r0, c0, h, w, muscle=lambda r, c, d: False, drag=lambda r, c, d: False):
     nodes = [(r, c) for r in range(r0, r0 + h) for c in range(c0, c0 + w)]
     bonds = [(r, c, d, muscle(r, c, d), drag(r, c, d)) for r, c in nodes for d in (0, 1)
              if (d == 0 and c + 1 < c0 + w) or (d == 1 and r + 1 < r0 + h)]
-    return genome(nodes, bonds)
+    return W.make_genome(nodes, bonds)
 
 
 def stack(genomes):
@@ -95,7 +84,7 @@ def test_flood_fill_keeps_the_component_of_the_centre_only():
     bonds += [(0, 0, 0, False, False),  # the island's own bond
               (7, 7, 0, True, False),  # (7, 7) -> (7, 8): no such node, ignored
               (9, 10, 1, False, False)]  # (9, 10) -> (10, 10): (9, 10) does not exist
-    alive, bond_on, valid = (np.asarray(a) for a in W.phenotype(genome(body + island + [(10, 10)], bonds)))
+    alive, bond_on, valid = (np.asarray(a) for a in W.phenotype(W.make_genome(body + island + [(10, 10)], bonds)))
     expect = np.zeros((G, G), bool)
     for r, c in body:
         expect[r, c] = True
@@ -106,8 +95,8 @@ def test_flood_fill_keeps_the_component_of_the_centre_only():
 
 
 def test_edge_bonds_have_no_second_node():
-    g = genome([(6, c) for c in range(6, G)] + [(r, 15) for r in range(7, G)],
-               [(6, c, 0, False, False) for c in range(6, G)] + [(r, 15, 1, False, False) for r in range(6, G)])
+    g = W.make_genome([(6, c) for c in range(6, G)] + [(r, 15) for r in range(7, G)],
+                      [(6, c, 0, False, False) for c in range(6, G)] + [(r, 15, 1, False, False) for r in range(6, G)])
     alive, bond_on, _ = (np.asarray(a) for a in W.phenotype(g))
     assert alive.sum() == 10 + 9 and bond_on.sum() == 9 + 9  # the bonds off column 15 and row 15 do not count
 
@@ -121,10 +110,10 @@ def test_flood_fill_follows_a_long_serpentine():
         end = G - 1 if i % 2 == 0 else 0
         nodes.append((2 * i + 1, end))
         bonds += [(2 * i, end, 1, False, False), (2 * i + 1, end, 1, False, False)]
-    alive = np.asarray(W.phenotype(genome(nodes, bonds))[0])
+    alive = np.asarray(W.phenotype(W.make_genome(nodes, bonds))[0])
     assert alive.sum() == len(nodes) == 135
     cut = [b for b in bonds if b[:3] != (0, 3, 0)]
-    alive_cut = np.asarray(W.phenotype(genome(nodes, cut))[0])
+    alive_cut = np.asarray(W.phenotype(W.make_genome(nodes, cut))[0])
     assert not alive_cut[0, :4].any() and alive_cut[0, 4:].all() and alive_cut.sum() == 131
 
 
@@ -140,7 +129,7 @@ def test_missing_centre_is_invalid():
 
 @pytest.mark.parametrize("g, expect", [
     (block(5, 5, 5, 5), [0.25, 40 / 25 - 1]),  # 25 nodes, 40 bonds
-    (genome([(6, 6)]), [0.01, -1.0]),  # a lone node
+    (W.make_genome([(6, 6)]), [0.01, -1.0]),  # a lone node
     (block(6, 3, 1, 10), [0.10, 9 / 10 - 1]),  # a chain: a tree has bonds = nodes - 1
     (block(0, 0, G, G), [1.0, 2 * 16 * 15 / 256 - 1]),  # 256 nodes: the node fraction saturates at 100
 ])

@@ -3,7 +3,6 @@
 import math
 import sys
 
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -18,24 +17,13 @@ CFG = B.Box2DConfig()
 DT = CFG.dt
 
 
-def genome(nodes, bonds=()):
-    """nodes: iterable of (r, c); bonds: iterable of (r, c, direction 0=right 1=down, muscle, drag)."""
-    n = np.zeros((G, G), bool)
-    b = np.zeros((G, G, 2, 3), bool)
-    for r, c in nodes:
-        n[r, c] = True
-    for r, c, d, m, f in bonds:
-        b[r, c, d] = (True, m, f)
-    return W.Genome(jnp.asarray(n), jnp.asarray(b))
-
-
 def length(frames, a, b):
     return np.linalg.norm(frames[:, b[0], b[1]] - frames[:, a[0], a[1]], axis=-1)
 
 
 def test_a_plain_bond_never_moves():
     """No muscle, no drag, no gravity, nothing touching: every body stays exactly where it was put."""
-    r = B.evaluate(genome([(6, 6), (6, 7)], [(6, 6, 0, False, False)]), record_every=50)
+    r = B.evaluate(W.make_genome([(6, 6), (6, 7)], [(6, 6, 0, False, False)]), record_every=50)
     assert r.valid and r.fitness == 0.0
     assert (r.displacement == 0).all() and (r.com_displacement == 0).all()
     assert (r.frames == r.frames[0]).all()
@@ -47,7 +35,7 @@ def test_a_muscle_opens_at_its_force_limit_and_keeps_the_centre_of_mass():
     (symplectic Euler) the bond is 5 + a dt^2 n (n + 1) / 2 long; it reaches the 5.1 limit (length 10.1) after
     ~8 steps, below the motor speed. Closing drives it to the lower limit, 5 - 0.1. No drag and no gravity: the
     centre of mass never moves, so node (6, 6), the left end, sits at -(length - 5) / 2."""
-    r = B.evaluate(genome([(6, 6), (6, 7)], [(6, 6, 0, True, False)]), record_every=1)
+    r = B.evaluate(W.make_genome([(6, 6), (6, 7)], [(6, 6, 0, True, False)]), record_every=1)
     ln = length(r.frames, (6, 6), (6, 7))
     assert np.all(ln[:31] == 5.0)  # the heart rests for 30 steps
     a = CFG.muscle_force * 2.0 / (1.0 + math.pi / 4)
@@ -91,8 +79,9 @@ def test_a_loop_swims_away_from_its_drag_bar(drag_side):
     +x. Drag on the left bar resists only while opening, so each beat adds momentum +x that closing (no drag)
     cannot take back: the creature swims +x; drag on the right bar mirrors it to -x."""
     left = drag_side == "left"
-    g = genome([(6, 6), (6, 7), (7, 6), (7, 7)],
-               [(6, 6, 0, True, False), (7, 6, 0, True, False), (6, 6, 1, False, left), (6, 7, 1, False, not left)])
+    g = W.make_genome([(6, 6), (6, 7), (7, 6), (7, 7)],
+                      [(6, 6, 0, True, False), (7, 6, 0, True, False), (6, 6, 1, False, left),
+                       (6, 7, 1, False, not left)])
     r = B.evaluate(g)
     sign = 1.0 if left else -1.0
     assert sign * r.displacement[0] > 10.0 and sign * r.com_displacement[0] > 10.0
@@ -106,8 +95,8 @@ def test_an_l_shape_swims_against_the_muscle_push_with_drag_at_each_square():
     """A muscle to the right of node (6, 6) pushes it to -x, dragging the drag bar hanging below it; with each
     square's drag applied at its own centre the reaction pushes the creature +x (and its mirror -x)."""
     cfg = B.Box2DConfig(drag_at_first_square=False)
-    right = genome([(6, 6), (6, 7), (7, 6)], [(6, 6, 0, True, False), (6, 6, 1, False, True)])
-    left = genome([(6, 5), (6, 6), (7, 6)], [(6, 5, 0, True, False), (6, 6, 1, False, True)])
+    right = W.make_genome([(6, 6), (6, 7), (7, 6)], [(6, 6, 0, True, False), (6, 6, 1, False, True)])
+    left = W.make_genome([(6, 5), (6, 6), (7, 6)], [(6, 5, 0, True, False), (6, 6, 1, False, True)])
     assert B.evaluate(right, cfg).com_displacement[0] > 5.0
     assert B.evaluate(left, cfg).com_displacement[0] < -5.0
 
@@ -115,8 +104,8 @@ def test_an_l_shape_swims_against_the_muscle_push_with_drag_at_each_square():
 def test_genome_maps_rows_to_y_and_columns_to_x():
     """Our node (r, c) is placed at ((c - 6) 5, (r - 6) 5) (the original's node x = c, y = r); a chain to the right
     of node (6, 6) lies along +x, one downwards along +y, and a muscle to a node's right pushes that node to -x."""
-    right = genome([(6, 6), (6, 7), (6, 8)], [(6, 6, 0, True, False), (6, 7, 0, False, False)])
-    down = genome([(6, 6), (7, 6), (8, 6)], [(6, 6, 1, True, False), (7, 6, 1, False, False)])
+    right = W.make_genome([(6, 6), (6, 7), (6, 8)], [(6, 6, 0, True, False), (6, 7, 0, False, False)])
+    down = W.make_genome([(6, 6), (7, 6), (8, 6)], [(6, 6, 1, True, False), (7, 6, 1, False, False)])
     for g, axis in ((right, 0), (down, 1)):
         r = B.evaluate(g, B.Box2DConfig(steps=60), record_every=30)
         rows, cols = np.meshgrid(np.arange(G), np.arange(G), indexing="ij")
@@ -131,14 +120,14 @@ def test_genome_maps_rows_to_y_and_columns_to_x():
 
 def test_creature_is_the_phenotype():
     """Only the component of node (6, 6) is built: a detached node and a bond to a missing node are left out."""
-    g = genome([(6, 6), (6, 7), (9, 9)], [(6, 6, 0, True, True), (6, 7, 1, True, True), (9, 9, 0, False, False)])
+    g = W.make_genome([(6, 6), (6, 7), (9, 9)], [(6, 6, 0, True, True), (6, 7, 1, True, True), (9, 9, 0, False, False)])
     cr = B.creature(g)
     assert cr.valid and cr.alive.sum() == 2 and not cr.alive[9, 9]
     assert cr.bond_on.sum() == 1 and cr.bond_on[6, 6, 0]
 
 
 def test_a_genome_without_the_centre_node_is_invalid():
-    r = B.evaluate(genome([(6, 7), (6, 8)], [(6, 7, 0, True, True)]), record_every=100)
+    r = B.evaluate(W.make_genome([(6, 7), (6, 8)], [(6, 7, 0, True, True)]), record_every=100)
     assert not r.valid and r.fitness == W.INVALID_FITNESS
     assert r.frames.shape == (6, G, G, 2)
 
@@ -146,7 +135,7 @@ def test_a_genome_without_the_centre_node_is_invalid():
 def test_missing_box2d_is_a_one_line_config_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "Box2D", None)  # makes `import Box2D` raise ImportError
     with pytest.raises(ConfigError, match=r"pip install -e '\.\[validate\]'") as err:
-        B.evaluate(genome([(6, 6)]))
+        B.evaluate(W.make_genome([(6, 6)]))
     assert "\n" not in str(err.value)
 
 
@@ -157,7 +146,7 @@ def test_config_is_checked():
 
 def test_an_offset_only_moves_the_world_not_the_creature():
     """Shifting the whole creature changes float32 rounding only: same layout in the frames, same motion."""
-    g = genome([(6, 6), (6, 7)], [(6, 6, 0, True, False)])
+    g = W.make_genome([(6, 6), (6, 7)], [(6, 6, 0, True, False)])
     base = B.evaluate(g, record_every=100)
     shifted = B.evaluate(g, B.Box2DConfig(offset=(0.37, -1.2)), record_every=100)
     np.testing.assert_allclose(shifted.frames, base.frames, atol=1e-3)

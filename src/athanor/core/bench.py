@@ -31,7 +31,7 @@ __all__ = ["measure", "run_isolated", "format_table"]
 def measure(system: Any, cfg: Any, full: Any, *, preset: str, sets: list[str], seed: int = 0,
             calls: int = 5) -> dict:
     """Time ``system`` (a bound system) at config ``cfg``; ``full`` is its `full` config, for the projection."""
-    from athanor.core.rundir import git_sha
+    from athanor.core.rundir import git_sha, package_versions
     from athanor.core.runloop import eval_seed
 
     data = system.load_data(cfg, seed)
@@ -61,24 +61,13 @@ def measure(system: Any, cfg: Any, full: Any, *, preset: str, sets: list[str], s
         "full_steps": full.steps, "projected_full_s": round(full.steps / per_s, 1),
         "machine": {"platform": platform.platform(), "processor": platform.machine(),
                     "python": platform.python_version(), "cpus": _cpus()},
-        "runtime": system.runtime_info(), "versions": _versions(), "git_sha": git_sha(),
+        "runtime": system.runtime_info(), "git_sha": git_sha(),
+        "versions": package_versions(("athanor", "jax", "jaxlib", "flax", "optax", "numpy", "torch")),
     }
 
 
 def _cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for pkg in ("athanor", "jax", "jaxlib", "flax", "optax", "numpy", "torch"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            continue
-    return out
 
 
 def run_isolated(jobs: list[dict], worker: list[str], progress: bool = True) -> list[dict]:

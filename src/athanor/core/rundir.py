@@ -14,6 +14,7 @@ import json
 import math
 import subprocess
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,19 @@ def git_sha() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def package_versions(names: Iterable[str]) -> dict[str, str]:
+    """{name: installed version} for each of ``names`` that is installed (the others are left out)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in names:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return out
 
 
 def provenance(runtime: dict[str, Any]) -> dict[str, Any]:

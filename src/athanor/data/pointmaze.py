@@ -52,6 +52,7 @@ __all__ = ["MazeDataSpec", "cache_dir", "path_for", "generate", "build", "load",
            "GENERATOR_VERSION", "KEYS"]
 
 GENERATOR_VERSION = 1
+GENERATOR_PACKAGES = ("ogbench", "mujoco", "numpy")  # whose versions a built dataset records
 KEYS = ("observations", "actions", "next_observations", "episode_ends")
 BATCH = 50  # episodes stepped side by side; any value gives the same data
 _NAME = re.compile(r"^(?P<maze>[a-z]+)-e(?P<episodes>\d+)-l(?P<episode_len>\d+)-n(?P<noise>[0-9.e+-]+)"
@@ -175,21 +176,10 @@ def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     return buf.getvalue()
 
 
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for pkg in ("ogbench", "mujoco", "numpy"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = "unknown"
-    return out
-
-
 def build(spec: MazeDataSpec, progress: bool = True) -> Path:
     """Generate ``spec``'s dataset and write it to the cache atomically; returns the npz path."""
     from athanor.core.checkpoint import atomic_write_bytes
+    from athanor.core.rundir import package_versions
 
     t0 = time.perf_counter()
     arrays = generate(spec, progress=progress)
@@ -198,7 +188,8 @@ def build(spec: MazeDataSpec, progress: bool = True) -> Path:
     atomic_write_bytes(path, payload)
     meta = {"spec": dataclasses.asdict(spec), "generator_version": GENERATOR_VERSION,
             "sha256": hashlib.sha256(payload).hexdigest(), "bytes": len(payload), "transitions": spec.transitions,
-            "build_seconds": round(time.perf_counter() - t0, 2), "versions": _versions()}
+            "build_seconds": round(time.perf_counter() - t0, 2),
+            "versions": {**dict.fromkeys(GENERATOR_PACKAGES, "unknown"), **package_versions(GENERATOR_PACKAGES)}}
     atomic_write_bytes(_meta_path(path), (json.dumps(meta, indent=2) + "\n").encode())
     return path
 

@@ -82,9 +82,9 @@ import numpy as np
 
 from athanor.core.errors import ConfigError
 
-__all__ = ["G", "CENTRE", "INVALID_FITNESS", "TIERS", "WorldConfig", "Genome", "start_genome", "random_genome",
-           "mutate", "phenotype", "descriptors", "simulate", "evaluate_one", "evaluate_batch", "diagnostics",
-           "joint_overshoot"]
+__all__ = ["G", "CENTRE", "INVALID_FITNESS", "TIERS", "WorldConfig", "Genome", "start_genome", "make_genome",
+           "random_genome", "mutate", "phenotype", "descriptors", "simulate", "evaluate_one", "evaluate_batch",
+           "diagnostics", "joint_overshoot"]
 
 G = 16  # genome grid side
 CENTRE = (6, 6)  # the node a creature grows from and whose motion is its fitness
@@ -146,6 +146,18 @@ def random_genome(key, p_node: float = 0.5, p_bond: float = 0.5) -> Genome:
     exists = jax.random.bernoulli(kb, p_bond, (G, G, 2, 1))
     bits = jax.random.bernoulli(kt, 0.5, (G, G, 2, 2))
     return Genome(nodes, jnp.concatenate([exists, bits], -1))
+
+
+def make_genome(nodes, bonds=()) -> Genome:
+    """A genome drawn by hand. nodes: (row, col) pairs; bonds: (row, col, direction, muscle, drag) tuples, direction
+    0 = to the right, 1 = down, muscle and drag bools. Everything not listed is absent."""
+    n = np.zeros((G, G), bool)
+    b = np.zeros((G, G, 2, 3), bool)
+    for r, c in nodes:
+        n[r, c] = True
+    for r, c, d, muscle, drag in bonds:
+        b[r, c, d] = (True, muscle, drag)
+    return Genome(jnp.asarray(n), jnp.asarray(b))
 
 
 def mutate(key, genome: Genome, p: float = 0.05) -> Genome:
