@@ -124,17 +124,13 @@ def read_image(run_dir: str | os.PathLike, name: str) -> np.ndarray | None:
 
 def read_video(run_dir: str | os.PathLike, name: str) -> np.ndarray | None:
     """The video ``name`` (``videos/<name>.mp4`` or ``.gif``) as uint8 (T, H, W, 3), or None."""
-    import imageio.v3 as iio
+    from athanor.viz.video import read_video_file
 
     for ext in (".mp4", ".gif"):
         path = Path(run_dir) / "videos" / f"{name}{ext}"
         if path.is_file():
             try:
-                with warnings.catch_warnings():
-                    # the mp4 reader forks ffmpeg, which execs at once: JAX's warning about forking a threaded
-                    # process (a deadlock in the child) does not apply
-                    warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
-                    frames = np.asarray(iio.imread(path, index=None))
+                frames = read_video_file(path)
             except (OSError, ValueError, RuntimeError):
                 return None
             return frames[..., :3] if frames.ndim == 4 else None

@@ -15,6 +15,7 @@ shows one video per name.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import warnings
@@ -24,7 +25,7 @@ import numpy as np
 
 from athanor.viz.figures import image_grid, to_rgb_uint8
 
-__all__ = ["write_video", "tile_videos"]
+__all__ = ["write_video", "read_video_file", "tile_videos"]
 
 
 def tile_videos(videos, ncols: int, pad: int = 4) -> np.ndarray:
@@ -55,13 +56,27 @@ def _pad_even(frames: np.ndarray) -> np.ndarray:
     return np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
 
 
+@contextlib.contextmanager
+def _ffmpeg_child():
+    """Silence JAX's warning about forking a threaded process while imageio starts ffmpeg: the child execs at
+    once, so the deadlock that warning is about cannot happen."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
+        yield
+
+
+def read_video_file(path: str | os.PathLike) -> np.ndarray:
+    """Every frame of an mp4 or gif file as an array (T, H, W, C); imageio's errors propagate."""
+    import imageio.v3 as iio
+
+    with _ffmpeg_child():
+        return np.asarray(iio.imread(path, index=None))
+
+
 def _write_mp4(path: Path, frames: np.ndarray, fps: float) -> None:
     import imageio.v2 as iio
 
-    with warnings.catch_warnings():
-        # JAX warns on any fork in a process where it runs threads; here the fork is the ffmpeg
-        # subprocess, which execs at once, so the deadlock that warning is about cannot happen.
-        warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
+    with _ffmpeg_child():
         writer = iio.get_writer(str(path), format="FFMPEG", mode="I", fps=fps, codec="libx264",
                                 pixelformat="yuv420p", macro_block_size=1, ffmpeg_log_level="error")
         try:
