@@ -124,13 +124,17 @@ def genome_groups(run_dir: Path, cfg: W.WorldConfig, quick: bool, seed: int) -> 
     return {"elites": take(elites, order), "starts": starts, "mutated": mutated}, run
 
 
-def box2d_fitness(genomes: W.Genome, cfg: B.Box2DConfig, processes: int) -> tuple[np.ndarray, np.ndarray, float]:
-    """(fitness [n], displacement [n, 2], wall seconds) of every genome in Box2D, largest creatures first."""
-    alive, bond_on, valid = jax.jit(jax.vmap(W.phenotype))(genomes)
-    alive, bond_on, valid = np.asarray(alive), np.asarray(bond_on), np.asarray(valid)
+def creatures_of(genomes: W.Genome) -> list[B.Creature]:
+    """Every genome's phenotype as plain arrays, for the Box2D workers."""
+    alive, bond_on, valid = (np.asarray(a) for a in jax.jit(jax.vmap(W.phenotype))(genomes))
     bits = np.asarray(genomes.bonds, bool)
-    creatures = [B.Creature(alive[i], bond_on[i], bits[i], bool(valid[i])) for i in range(len(valid))]
-    order = np.argsort(-alive.sum((1, 2)), kind="stable")  # big ones first balance the workers
+    return [B.Creature(alive[i], bond_on[i], bits[i], bool(valid[i])) for i in range(len(valid))]
+
+
+def box2d_fitness(creatures: list[B.Creature], cfg: B.Box2DConfig,
+                  processes: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """(fitness [n], displacement [n, 2], wall seconds) of every creature in Box2D, largest creatures first."""
+    order = np.argsort([-cr.alive.sum() for cr in creatures], kind="stable")  # big ones first balance the workers
     fitness, disp = np.zeros(len(creatures)), np.zeros((len(creatures), 2))
     t = time.perf_counter()
     with multiprocessing.get_context("spawn").Pool(processes) as pool:
@@ -256,8 +260,9 @@ def main() -> None:
     top_diag = W.diagnostics(take(groups["elites"], np.arange(TOP)), world_cfg)
     ours_dy = np.asarray(top_diag["centre"])[:, 1]
     diag_diff = float(np.max(np.abs(np.asarray(top_diag["fitness"]) - ours_all[:TOP])))
-    box_all, disp_all, box_s = box2d_fitness(everything, box_cfg, args.processes)
-    shifted_all, _, shifted_s = box2d_fitness(everything, dataclasses.replace(box_cfg, offset=OFFSET), args.processes)
+    creatures = creatures_of(everything)
+    box_all, disp_all, box_s = box2d_fitness(creatures, box_cfg, args.processes)
+    shifted_all, _, shifted_s = box2d_fitness(creatures, dataclasses.replace(box_cfg, offset=OFFSET), args.processes)
 
     valid_all = ours_all != W.INVALID_FITNESS
     ours, box, shifted, disp, valid = ({g: a for g, a in zip(names, np.split(x, cut), strict=True)}
@@ -268,7 +273,7 @@ def main() -> None:
     load["after"] = round(os.getloadavg()[0], 2)
     report(res)
 
-    nodes = np.asarray(jax.jit(jax.vmap(lambda g: W.phenotype(g)[0].sum()))(everything))
+    nodes = np.array([int(cr.alive.sum()) for cr in creatures])
     per_genome = {g: {"ours": ours[g].tolist(), **{f"ours_{k}": fine[g].tolist() for k, fine in finer_split.items()},
                       "box2d": box[g].tolist(), "box2d_shifted": shifted[g].tolist(),
                       "box2d_dx": disp[g][:, 0].tolist(),
