@@ -151,16 +151,89 @@ def test_no_muscles_no_motion():
 
 
 def test_without_drag_the_centre_of_mass_stays_put():
-    """Constraint projections move both ends equal and opposite, so momentum is conserved: with no drag bond
-    the centre of mass never moves, however much the muscles deform the creature."""
+    """Constraint projections and joint damping change both ends' momenta equal and opposite (nodes of unequal
+    mass), so momentum is conserved: with no drag bond the centre of mass never moves, however much the muscles
+    deform the creature."""
     g = take(starts(1, seed=5), 0)
     nodrag = W.Genome(g.nodes, g.bonds.at[..., 2].set(False))
     final, traj = W.simulate(nodrag, W.WorldConfig(), record_every=100)
     alive = np.asarray(W.phenotype(nodrag)[0])
-    com = np.asarray(traj)[:, alive].mean(axis=1)
+    m = np.asarray(W.node_masses(nodrag, W.WorldConfig()))[alive]
+    assert m.min() < m.max()  # corner, edge and inner nodes carry 2, 3 and 4 bonds
+    com = (np.asarray(traj)[:, alive] * m[:, None]).sum(axis=1) / m.sum()
     shape_change = np.abs(np.asarray(traj)[:, alive] - np.asarray(traj)[:1, alive]).max()
     assert shape_change > 2.0
     np.testing.assert_allclose(com, np.broadcast_to(com[0], com.shape), atol=5e-3)
+
+
+def test_node_masses_follow_the_original_bodies():
+    """A node weighs a disc of radius 0.5 (pi / 4) plus one unit square per bond at it: 2, 3 and 4 bonds at the
+    corners, edges and inside of a 5x5 block; nothing off the creature."""
+    m = np.asarray(W.node_masses(block(5, 5, 5, 5), W.WorldConfig()))
+    np.testing.assert_allclose([m[5, 5], m[5, 7], m[7, 7], m[9, 9]], np.pi / 4 + np.array([2, 3, 4, 2]), rtol=1e-6)
+    assert m[4, 4] == 0.0 and m[10, 7] == 0.0
+
+
+def body_of(genome, cfg):
+    prep = W._prepare(genome)
+    return W._make_body(prep.bond_on, prep.bits, jnp.zeros(2, jnp.int32), cfg)
+
+
+def at(a, r, c):
+    """Component vector of node (r, c) in a halo-padded [2, N+2H, N+2H] array."""
+    return np.asarray(a[:, r + W.H, c + W.H])
+
+
+def test_drag_on_one_bond_is_the_closed_form():
+    """A lone horizontal drag bond at rest length 5, both nodes moving: the normal (y) velocity of each end shrinks
+    by f = c h w / (1 + 2 c h w), c = 100 / (0.6 x 5) the original's coefficient of the square next to it and w =
+    1 / (pi / 4 + 1); the tangential (x) velocity is untouched."""
+    cfg = W.WorldConfig()
+    body = body_of(W.make_genome([(6, 6), (6, 7)], [(6, 6, 0, False, True)]), cfg)
+    V = jnp.zeros_like(body.x0).at[:, 6 + W.H, 6 + W.H].set(jnp.array([1.0, 2.0]))
+    V = V.at[:, 6 + W.H, 7 + W.H].set(jnp.array([-0.5, 3.0]))
+    out = W._drag(body.x0, V, body, cfg.dt, cfg)
+    chw = 100.0 / 3.0 * cfg.dt / (np.pi / 4 + 1.0)
+    f = chw / (1.0 + 2.0 * chw)
+    np.testing.assert_allclose(at(out, 6, 6), [1.0, 2.0 * (1 - f)], rtol=1e-5)
+    np.testing.assert_allclose(at(out, 6, 7), [-0.5, 3.0 * (1 - f)], rtol=1e-5)
+
+
+def test_drag_never_adds_kinetic_energy():
+    """Random deformations and velocities of creatures whose every bond drags: one drag update never raises the
+    mass-weighted kinetic energy, and lowers it whenever something moves across a bond."""
+    cfg = W.WorldConfig()
+    rng = np.random.default_rng(3)
+    for i in range(6):
+        g = take(starts(6, seed=11), i)
+        g = W.Genome(g.nodes, g.bonds.at[..., 2].set(g.bonds[..., 0]))
+        body = body_of(g, cfg)
+        X = body.x0 + jnp.asarray(rng.normal(0, 1.0, body.x0.shape), jnp.float32)
+        V = jnp.asarray(rng.normal(0, 20.0, body.x0.shape), jnp.float32)
+        m = 1.0 / np.asarray(body.winv)
+        alive = np.pad(np.asarray(W.phenotype(g)[0]), W.H)
+        ke = lambda v: float(0.5 * (m * alive * (np.asarray(v) ** 2).sum(0)).sum())  # noqa: E731
+        after = W._drag(X, V, body, cfg.dt, cfg)
+        assert ke(after) < ke(V)
+
+
+def test_joint_damping_takes_the_closed_form_share_of_a_joints_motion():
+    """An L of two bonds at node (6, 6), one bond turned by a small angle during a sub-step: the corner's far ends
+    approach each other, and in the sweep joint damping takes the share f = c h / (1 + c h) of that motion along
+    their line (c = 10 / s), split by inverse mass between the two ends; without damping the motion is kept (the
+    bending limit is inactive). The bonds are made muscles of huge compliance so that their own projection,
+    which would undo the damping's stretch of them, does nothing here."""
+    g = W.make_genome([(6, 6), (6, 7), (7, 6)], [(6, 6, 0, True, False), (6, 6, 1, True, False)])
+    theta = 1e-3
+    turned = jnp.asarray(5.0 * np.array([np.cos(theta), np.sin(theta)]), jnp.float32)  # node (6, 7), turned
+    for damping, expect in ((10.0, 1.0 - (10.0 / 60.0) / (1.0 + 10.0 / 60.0)), (0.0, 1.0)):
+        cfg = W.WorldConfig(joint_damping=damping, muscle_compliance=1e6)
+        body = body_of(g, cfg)
+        X0 = body.x0
+        P0 = X0.at[:, 6 + W.H, 7 + W.H].set(turned)
+        P, _ = W._solve(P0, body, 0.0, cfg, cfg.dt, None, X0 if damping else None)
+        dist = lambda A: np.linalg.norm(at(A, 6, 7) - at(A, 7, 6))  # noqa: E731
+        np.testing.assert_allclose((dist(P) - dist(X0)) / (dist(P0) - dist(X0)), expect, rtol=1e-2)
 
 
 def test_translation_invariance():
@@ -242,7 +315,7 @@ def test_mirror_and_transpose_symmetry():
     """Reflecting the creature left-right negates the x displacement; transposing it swaps x and y. Exact
     only for a converged solver (the Gauss-Seidel order is not mirror-symmetric and the dynamics is chaotic),
     so this runs many sub-steps over a short horizon."""
-    cfg = W.WorldConfig(steps=5, substeps=8)
+    cfg = W.WorldConfig(steps=42, substeps=8)  # 30 resting steps, then 12 opening
     for i in range(3):
         g = take(starts(3, seed=8), i)
         a = np.asarray(W.simulate(g, cfg)[0][6, 6])
@@ -295,18 +368,20 @@ def test_start_creatures_swim_and_need_the_drag_asymmetry():
     assert disp[True] > 2.0 * disp[False]
 
 
-def test_bending_limits_restrain_the_joints():
-    """With the +-60 degree limits the joints of swimming 5x5 creatures rarely leave the band (the limits are
-    distance bounds solved in one sweep per sub-step, so they can be overshot briefly: measured 2-3% of
-    joint-steps beyond 10 degrees); without limits (180 degrees) over a third of them do."""
+def test_bending_limits_and_joint_damping_restrain_the_joints():
+    """Joints of swimming 5x5 creatures rarely leave the +-60 degree band (compliant limits solved in one sweep
+    per sub-step can be overshot briefly: measured 1% of joint-steps beyond 10 degrees). Without joint damping
+    the limits alone keep it to ~7%, and without either a quarter of all joint-steps leave the band."""
     frac = {}
-    for limit in (60.0, 180.0):
-        cfg = W.WorldConfig(steps=300, bend_limit_deg=limit)
+    for name, kw in (("default", {}), ("limits only", {"joint_damping": 0.0}),
+                     ("neither", {"joint_damping": 0.0, "bend_limit_deg": 180.0})):
+        cfg = W.WorldConfig(steps=300, **kw)
         over = np.concatenate([W.joint_overshoot(g, np.asarray(W.simulate(g, cfg, record_every=1)[1]), 60.0)
                                for g in (take(starts(3, seed=16), i) for i in range(3))])
-        frac[limit] = float(np.mean(over > 10.0))
-    assert frac[60.0] < 0.06
-    assert frac[180.0] > 0.25
+        frac[name] = float(np.mean(over > 10.0))
+    assert frac["default"] < 0.03
+    assert frac["limits only"] < 0.12
+    assert frac["neither"] > 0.18
 
 
 # ------------------------------------------------------------------------------- evaluation API

@@ -9,53 +9,60 @@ d = (min(nodes / 100, 1), bonds / nodes - 1); a tree has bond ratio -1 / nodes, 
 Fitness: x displacement minus |y displacement| of node (6, 6) after 500 steps (node (6, 6), not the centre of
 mass: a creature without drag bonds cannot move its centre of mass but can still carry node (6, 6) around).
 
-Physics (ours; the original used Box2D rigid bodies and joints). Each node is a point of mass 1, each bond a
-near-rigid rod, no gravity, no collisions (nodes and bonds pass through each other). Time step dt = 1/60 split
-into S = `substeps` sub-steps h = dt / S of position-based dynamics; per sub-step:
-  1. drag (only while the heart opens, unless asymmetric_drag=False): a drag bond b with unit normal n and length
-     |b| resists the normal motion of its ends, F = -c |b| (v . n) n, lumped half on each end node; per end node
-     v <- v - f (v . n) n with f = 0.5 kappa / (1 + kappa), kappa = c |b| h: the implicit-Euler step of that force,
-     halved so that the summed update of up to four bonds at a node is a contraction (drag never adds energy);
+Physics (ours; the original used Box2D rigid bodies and joints, modelled in `envs.oceanworld_box2d`). Each node
+is a point mass, each bond a rod between two nodes, no gravity, no collisions (nodes and bonds pass through each
+other). Time step dt = 1/60 (the original's) split into S = `substeps` sub-steps h = dt / S of extended
+position-based dynamics (XPBD); per sub-step:
+  1. drag (only while the heart opens, unless asymmetric_drag=False): the original puts two unit squares on a bond,
+     at 0.2 and 0.8 of it (S_b = 0.6 |b| apart), and pushes each with F = -(100 / S_b) (v . n) n, n the bond's unit
+     normal: ~33 per unit normal speed at rest length, falling as the bond stretches. Here the square next to a
+     node acts on that node: c = drag / (0.6 |b|), drag = 100, and per node and drag bond at it
+     v <- v - f (v . n) n, f = c h w / (1 + 2 c h w) (w = 1 / m): the explicit rate c h w for slow bonds, never
+     above 1/2, so the summed update of up to four bonds at a node is a contraction (drag never adds energy);
   2. predict p = x + h v;
   3. constraints, one Gauss-Seidel sweep per `iteration`, all of them bounds on the distance of two nodes,
-     lo <= |p_j - p_i| <= hi, projected exactly for equal masses: each end moves by k (p_j - p_i) resp. -k (...),
-     k = 0.5 (1 - t / |d|), t = |d| clipped into [lo, hi] (equal and opposite, along d: linear and angular
-     momentum are conserved, so without drag the centre of mass never moves):
-       bonds      |d| = l(s) = L (1 + gain s) for muscles (L otherwise); L = spacing = 5, gain = muscle_gain = 1,
-                  s(t) = 0.5 (1 - cos(pi t / 30)) the heartbeat: 0 -> 1 over the 30 opening steps, 1 -> 0 over
-                  the 30 closing ones (the original release: muscles extend by up to ~1x while opening, return while
-                  closing);
+     lo <= |p_j - p_i| <= hi. With C = |d| - t (t = |d| clipped into [lo, hi]) and compliance a = alpha / h^2,
+     the ends move by w_i dl and -w_j dl along d / |d|, dl = (C - a lam) / (w_i + w_j + a), lam the pair's
+     multiplier (0 at the start of every sub-step): equal and opposite momentum, so linear and angular momentum
+     are conserved and without drag the centre of mass never moves. The pairs:
+       bonds      |d| = l(s) = L (1 + gain s) for muscles (L otherwise); L = spacing = 5, gain = muscle_gain = 1;
+                  plain bonds are rigid (alpha = 0), muscles compliant (alpha = muscle_compliance = 1e-3);
        straight   two collinear bonds a, b at a node: angle >= 180 - beta  <=>  d^2 >= a^2 + b^2 + 2ab cos(beta)
        joints     for the distance d of their far ends;
        corners    two perpendicular bonds: |angle - 90| <= beta  <=>  a^2 + b^2 - 2ab sin(beta) <= d^2 <=
                   a^2 + b^2 + 2ab sin(beta), d the cell diagonal (which spans two corners: bounds intersected);
-     with beta = bend_limit_deg = 60 and a, b the bonds' current rest lengths. Each constraint type is split into
-     two colours (parity of the first node's row or column in genome coordinates) so that no node is in two pairs
-     of a pass; order: straight joints, corners, bonds (bonds last, best satisfied);
+     with beta = bend_limit_deg = 60 (the original: +-0.33 pi = 59.4 deg per hinge), a, b the bonds' current rest
+     lengths and alpha = bend_compliance = 1e-3. Joint damping (in the first sweep): each bending pair (straight
+     joint or corner) also loses the share w_i / (w_i + w_j) of f = c h / (1 + c h) of its relative motion along
+     d in this sub-step, c = joint_damping = 20 / s. Each constraint type is split into two colours (parity of the
+     first node's row or column in genome coordinates) so that no node is in two pairs of a pass; order: straight
+     joints, corners, bonds (bonds last, best satisfied);
   4. v = (p - x) / h, x = p.
-A creature at rest without muscles is an exact fixed point (fitness exactly 0). Drag is skipped with a
-`lax.cond` while the heart closes (it is zero then), which saves a quarter of the time.
+Masses follow the original's bodies: a node is a disc of radius 0.5 and density 1 (m = pi / 4) and each bond's
+square next to it (mass 1) is lumped onto it, m = node_mass + bond_mass x (bonds at the node), so a corner of a
+5x5 block weighs 2.8 and an inner node 4.8. The heart starts closed (the original rests for its first 30 steps),
+then opens for 30 steps and closes for 30: muscle activation s(t) = 0 for t <= 30, then 0.5 (1 + cos(pi t / 30)),
+0 -> 1 over steps 31-60, 1 -> 0 over steps 61-90, ...; drag acts in the opening steps, as the original's drag,
+which is computed after each step and integrated in the next. A creature at rest without muscles is an exact fixed
+point (fitness exactly 0). Drag is skipped with a `lax.cond` while the heart closes (it is zero then).
 
-Measured (benchmarks/bench_oceanworld.py, 2 idle CPU cores, default S = 1; BENCHMARKS.md): 5x5 start creatures ~900
-evaluations per CPU-second (the original: ~10/s/core), creatures spanning the grid ~90; no growth of the largest
-kinetic energy over long rollouts (last 500 of 2000 steps vs the first 500: at most 2.4x, extreme-value fluctuation,
-not a trend; everything finite; thousands of random genomes in the slow test); swimming needs the drag asymmetry
-(median displacement of 5x5 start creatures ~3.5x smaller with drag in both halves). Accuracy per sub-step count (S
-= 1 / 2 / 4): worst-instant plain-bond length error over 2000 steps, median over 5x5 creatures, 19% / 15% / 14%
-(median instantaneous error 0.2-1%); share of joint-steps beyond the bending band by more than 10 degrees 2.1% /
-1.5% / 0.9%; dense 16 x 16 creatures with many muscles in closed loops are over-constrained and stretch much more
-(worst instants ~100% at S = 1, ~50% at S = 4). Fitness of one genome is chaotic in the solver settings (rank
-correlation of 500-step fitness between S = 4 and S = 8 about 0.4) while its distribution over start genomes agrees
-across S = 1..8, so S = 1 is the default: the fastest setting at the same statistics. Fitness of random 5x5 start
-genomes lies in about [-80, 40] (p1 -61, median -8, p99 29).
+Why these choices (measured with `benchmarks/validate_oceanworld.py` and `benchmarks/bench_oceanworld.py`;
+BENCHMARKS.md): the earlier rigid, undamped, equal-mass model's fitness was not converged in the solver (rank
+correlation 0.64-0.69 against twice the sub-steps: the search partly optimised solver artefacts) and agreed only
+moderately with the original (0.56). Rigid muscles and limits solved in one sweep are what fails to converge:
+compliance makes the constraint forces finite, so refining h changes them little; joint damping (the original's
+hinges carry friction torques of up to 500) removes the fast joint oscillations whose phase decides a chaotic
+creature's fate; the original's masses and drag law set how far each stroke carries. Each of the four alone
+helps little; together they made fitness converge and agree better with the original (see BENCHMARKS.md).
 
 Deviations from the original, on purpose: point masses and distance constraints instead of rigid bodies and
 revolute joints; the bending limit bounds the angle between two bonds meeting at a node (the original limits
-each bond's hinge on its node body); bounds on far-end distances are weak near straight angles (the distance
-changes little there) and one sweep per sub-step can be overshot briefly, most in creatures whose muscles are
-over-constrained by closed loops (measured share of joint-steps beyond the band in the benchmark); a muscle's
-rest length follows a raised cosine instead of a motor; drag is lumped on the end nodes (so it also resists a
-bond's rotation); no node collisions.
+each bond's hinge on its freely rotating node, so two bonds can turn up to +-119 deg against each other: measured
+much worse agreement when copied); compliant limits and bounds on far-end distances (weak near straight angles)
+can be overshot briefly; joint damping is viscous where the original's hinge motors give Coulomb-like friction; a
+muscle's rest length follows a raised cosine where the original's motor snaps it open in ~8 steps (copying the
+snap measured much worse agreement); drag is lumped on the end nodes; no collisions (the original's squares touch
+corner to corner at a node and resist closing an angle below 90 deg).
 
 Implementation. Everything is float32, deterministic and jittable. The physics runs on [2, N, N, *batch]
 arrays (spatial axes first, creatures last, so every stencil is a contiguous vector operation over creatures)
@@ -83,14 +90,15 @@ import numpy as np
 from athanor.core.errors import ConfigError
 
 __all__ = ["G", "CENTRE", "INVALID_FITNESS", "TIERS", "WorldConfig", "Genome", "start_genome", "make_genome",
-           "random_genome", "mutate", "phenotype", "descriptors", "simulate", "evaluate_one", "evaluate_batch",
-           "diagnostics", "joint_overshoot"]
+           "random_genome", "mutate", "phenotype", "node_masses", "descriptors", "simulate", "evaluate_one",
+           "evaluate_batch", "diagnostics", "joint_overshoot"]
 
 G = 16  # genome grid side
 CENTRE = (6, 6)  # the node a creature grows from and whose motion is its fitness
 INVALID_FITNESS = -1.0e6  # finite stand-in for creatures without node (6, 6); `valid` says which they are
 TIERS = (5, 6, 8, 11, 16)  # grid sides a batch is simulated on (smallest that holds each chunk's bounding boxes)
 CHUNK = 256  # creatures per tier decision in evaluate_batch
+DRAG_SPAN = 0.6  # the original's two squares of a bond sit at 0.2 and 0.8 of it: 0.6 |b| apart
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,20 +107,27 @@ class WorldConfig:
 
     steps: int = 500  # fitness horizon (the original release: 500 steps)
     dt: float = 1.0 / 60.0  # one step, as the original's Box2D step
-    substeps: int = 1  # solver sub-steps per step (stiffness and stability vs speed: benchmarks/bench_oceanworld)
+    substeps: int = 1  # solver sub-steps per step (accuracy vs speed: benchmarks/bench_oceanworld.py)
     iterations: int = 1  # constraint sweeps per sub-step
-    beat_period: int = 30  # the heartbeat toggles every 30 steps: 30 opening, 30 closing
+    beat_period: int = 30  # the heart toggles every 30 steps, starting closed: 30 resting, then 30 opening, ...
     spacing: float = 5.0  # rest distance of grid neighbours (the original: nodes 5 units apart)
-    muscle_gain: float = 1.0  # a muscle bond's rest length reaches (1 + gain) x spacing at full opening
-    drag: float = 2.0  # fluid drag per unit bond length and unit normal speed (node mass 1)
+    muscle_gain: float = 1.0  # a muscle bond's rest length reaches (1 + gain) x spacing at full opening (orig. ~1.02)
+    drag: float = 100.0  # the original's: F = -(drag / S) (v . n) n per bond square, S = 0.6 |b| the squares' distance
     asymmetric_drag: bool = True  # drag only while opening (the reference's asymmetry); False: both halves
     bend_limit_deg: float = 60.0  # each angle between two bonds at a node stays within +-60 deg of its rest angle
+    node_mass: float = math.pi / 4  # the original's node: a disc of radius 0.5 and density 1
+    bond_mass: float = 1.0  # mass a bond adds to each end node (the original: a unit square next to each end)
+    muscle_compliance: float = 1e-3  # XPBD compliance of muscle bonds (length / force); 0: rigid
+    bend_compliance: float = 1e-3  # XPBD compliance of the bending limits; 0: hard limits
+    joint_damping: float = 20.0  # viscous damping rate (1/s) of every joint's opening and closing; 0: none
 
     def __post_init__(self):
         checks = {"steps": self.steps >= 1, "substeps": self.substeps >= 1, "iterations": self.iterations >= 1,
                   "beat_period": self.beat_period >= 1, "dt": self.dt > 0, "spacing": self.spacing > 0,
                   "muscle_gain": self.muscle_gain >= 0, "drag": self.drag >= 0,
-                  "bend_limit_deg": 0 < self.bend_limit_deg <= 180}
+                  "bend_limit_deg": 0 < self.bend_limit_deg <= 180, "node_mass": self.node_mass > 0,
+                  "bond_mass": self.bond_mass >= 0, "muscle_compliance": self.muscle_compliance >= 0,
+                  "bend_compliance": self.bend_compliance >= 0, "joint_damping": self.joint_damping >= 0}
         for name, ok in checks.items():
             if not ok:
                 raise ConfigError(f"WorldConfig.{name}={getattr(self, name)!r} is out of range; see the field's "
@@ -195,6 +210,14 @@ def phenotype(genome: Genome):
     return alive, jnp.stack([right & alive, down & alive], -1), nodes[CENTRE]
 
 
+def node_masses(genome: Genome, cfg: WorldConfig) -> jnp.ndarray:
+    """f32 [16, 16]: each creature node's mass, node_mass + bond_mass x (bonds at the node); 0 off the creature."""
+    alive, bond_on, _ = phenotype(genome)
+    r, d = bond_on[..., 0].astype(jnp.float32), bond_on[..., 1].astype(jnp.float32)
+    degree = r + d + jnp.pad(r[:, :-1], ((0, 0), (1, 0))) + jnp.pad(d[:-1], ((1, 0), (0, 0)))
+    return jnp.where(alive, cfg.node_mass + cfg.bond_mass * degree, 0.0)
+
+
 def descriptors(genome: Genome) -> jnp.ndarray:
     """[min(nodes / 100, 1), bonds / nodes - 1] of the phenotype ([0, -1] for an invalid genome)."""
     return _prepare(genome).desc
@@ -248,8 +271,9 @@ class _Body(NamedTuple):
     ed: jnp.ndarray  # bool: the bond below exists
     fr: jnp.ndarray  # f32: the bond to the right is a drag bond (0/1)
     fd: jnp.ndarray  # f32: the bond below is a drag bond
-    passes: tuple  # per _PAIRS entry: (first, member, params), each stacked over the 2 colours [2, N, N, *b]
+    passes: tuple  # per _PAIRS entry: (first, params, q, inv, damp), each stacked over the 2 colours [2, N, N, *b]
     x0: jnp.ndarray  # f32 [2, N+2H, N+2H, *b]: rest positions, centre node at the origin
+    winv: jnp.ndarray  # f32 [N+2H, N+2H, *b]: inverse node masses 1 / (node_mass + bond_mass x bonds at the node)
 
 
 def _make_body(bond_on, bits, origin, cfg):
@@ -285,33 +309,59 @@ def _make_body(bond_on, bits, origin, cfg):
         gs, es = zip(*(bond(b, shift) for b in bonds), strict=True)
         return functools.reduce(jnp.logical_and, es), list(gs)
 
+    degree = (er_h.astype(jnp.float32) + ed_h.astype(jnp.float32)
+              + jnp.pad(er_h[:, :-1], ((0, 0), (1, 0)) + ((0, 0),) * extra).astype(jnp.float32)
+              + jnp.pad(ed_h[:-1], ((1, 0),) + ((0, 0),) * (extra + 1)).astype(jnp.float32))
+    winv = 1.0 / (cfg.node_mass + cfg.bond_mass * degree)
+    h = cfg.dt / cfg.substeps
+    a_muscle, a_bend = cfg.muscle_compliance / (h * h), cfg.bend_compliance / (h * h)
+    f_damp = cfg.joint_damping * h / (1.0 + cfg.joint_damping * h)
+    wi = _view(winv, (0, 0))
+
     passes = []
     for off, kind, bonds in _PAIRS:
         back = (-off[0], -off[1])
         idx, period = (cols, abs(off[1])) if off[0] == 0 else (rows, abs(off[0]))
         act_i, par_i = pair_params(off, kind, bonds, (0, 0))  # this node is the pair's first end
         act_j, par_j = pair_params(off, kind, bonds, back)  # this node is the pair's second end
-        firsts, members, params = [], [], []
+        cols_out = {"first": [], "params": [], "q": [], "inv": [], "damp": []}
         for colour in (0, 1):
             ci = ((idx // period) % 2) == colour
             cj = (((idx - off[0] if off[0] else idx - off[1]) // period) % 2) == colour
             fi, fj = act_i & ci, act_j & cj
-            firsts.append(fi)
-            members.append(fi | fj)
-            params.append(jnp.stack([jnp.where(fi, a, b) for a, b in zip(par_i, par_j, strict=True)]))
-        passes.append((jnp.stack(firsts), jnp.stack(members), jnp.stack(params)))
+            member = fi | fj
+            par = jnp.stack([jnp.where(fi, a, b) for a, b in zip(par_i, par_j, strict=True)])
+            alpha = jnp.where(par[0] > 0, a_muscle, 0.0) if kind == "bond" else a_bend
+            wj = jnp.where(fi, _view(winv, off), _view(winv, back))
+            inv = jnp.where(member, 1.0 / (wi + wj + alpha), 0.0)
+            cols_out["first"].append(fi)
+            cols_out["params"].append(par)
+            cols_out["q"].append(wi * inv)
+            cols_out["inv"].append(inv)
+            cols_out["damp"].append(jnp.where(member, f_damp * wi / (wi + wj), 0.0) if kind != "bond" else None)
+        passes.append(tuple(None if v[0] is None else jnp.stack(v) for v in cols_out.values()))
     fr = (er & bits[:, :, 0, 2]).astype(jnp.float32)
     fd = (ed & bits[:, :, 1, 2]).astype(jnp.float32)
     shape = (n, n) + er.shape[2:]
     x0 = jnp.stack([jnp.broadcast_to((cols - CENTRE[1]) * cfg.spacing, shape),
                     jnp.broadcast_to((rows - CENTRE[0]) * cfg.spacing, shape)]).astype(jnp.float32)
-    return _Body(gr, gd, er_h, ed_h, _halo(fr), _halo(fd), tuple(passes), _halo(x0, 1))
+    return _Body(gr, gd, er_h, ed_h, _halo(fr), _halo(fd), tuple(passes), _halo(x0, 1), winv)
 
 
-def _solve(P, body, s, cfg):
-    """One Gauss-Seidel sweep: for each pair type in _PAIRS and each of its two colours, project every pair
-    of that colour exactly (equal masses: each end moves half-way, k = 0.5 (1 - t / |d|), t = |d| clipped
-    into the pair's bounds), so both ends move equal and opposite and momentum is conserved.
+def _solve(P, body, s, cfg, h, lams=None, X0=None):
+    """One Gauss-Seidel sweep of XPBD: for each pair type in _PAIRS and each of its two colours, project every
+    pair of that colour. With C = |d| - t (t = |d| clipped into the pair's bounds, d = p_j - p_i), the
+    pair's multiplier grows by dl = (C - a lam) / (w_i + w_j + a), a = compliance / h^2, and the ends move by
+    w_i dl d/|d| and -w_j dl d/|d| (equal and opposite momentum: linear and angular momentum are conserved).
+    A satisfied pair (C = 0) moves nothing. Multipliers start at 0 every sub-step; `lams` (one [2, N, N, *b]
+    array per pair type, or None for a single sweep, where they are all 0) carries them between sweeps. The
+    mass factors q = w_i / (w_i + w_j + a) and inv = 1 / (w_i + w_j + a), zero off the pair, come from the body.
+
+    Joint damping, given X0 (the positions at the start of the sub-step; the first sweep only): a bending pair
+    (skip or diag) also loses the share f w_i / (w_i + w_j) (the body's `damp`) of its relative motion along d
+    in this sub-step, (d - d0) . d / |d|^2, f = c h / (1 + c h), c = joint_damping: the implicit step of a
+    viscous damper on the rate at which the joint opens or closes, equal and opposite at both ends. Fused into
+    the projection kernel (a separate velocity pass per pair type and colour cost ~30% of the step).
 
     Each type's colours run as a length-2 scan: that materialises positions between passes, which stops the
     compiler from re-deriving them inside every consumer (unrolled passes measured several times slower).
@@ -320,12 +370,13 @@ def _solve(P, body, s, cfg):
     beta = math.radians(cfg.bend_limit_deg)
     sin_b = math.sin(min(beta, math.pi / 2))
     cos_b = math.cos(min(beta, math.pi))
-
-    for (off, kind, _), data in zip(_PAIRS, body.passes, strict=True):
+    a_muscle, a_bend = cfg.muscle_compliance / (h * h), cfg.bend_compliance / (h * h)
+    new_lams = []
+    for i, ((off, kind, _), (first, params, q, inv, damp)) in enumerate(zip(_PAIRS, body.passes, strict=True)):
         back = (-off[0], -off[1])
 
         def one(P, xs, off=off, back=back, kind=kind):
-            first, member, par = xs
+            first, par, q, inv, damp, lam = xs if lams is not None else (*xs, None)
             X = _view(P, (0, 0), 1)
             d = jnp.where(first, _view(P, off, 1), _view(P, back, 1)) - X
             d2 = d[0] * d[0] + d[1] * d[1] + 1e-12
@@ -338,67 +389,85 @@ def _solve(P, body, s, cfg):
             else:
                 lo, hi = 0.0, jnp.inf
                 for a, b, on in ((ln[0], ln[1], par[2]), (ln[3], ln[4], par[5])):
-                    q, m = a * a + b * b, 2 * sin_b * a * b
-                    lo = jnp.maximum(lo, jnp.where(on > 0, q - m, 0.0))
-                    hi = jnp.minimum(hi, jnp.where(on > 0, q + m, jnp.inf))
+                    qq, m = a * a + b * b, 2 * sin_b * a * b
+                    lo = jnp.maximum(lo, jnp.where(on > 0, qq - m, 0.0))
+                    hi = jnp.minimum(hi, jnp.where(on > 0, qq + m, jnp.inf))
                 t = jnp.sqrt(jnp.clip(d2, lo, hi))
             dist = jnp.sqrt(d2)
-            k = jnp.where(member, 0.5 * (dist - t) / dist, 0.0)  # exactly 0 for a satisfied pair
-            return _set_interior(P, X + k * d), None
+            C = dist - t  # exactly 0 for a satisfied pair
+            damping = 0.0
+            if X0 is not None and kind != "bond":  # joint damping of the pair's motion in this sub-step
+                d0 = jnp.where(first, _view(X0, off, 1), _view(X0, back, 1)) - _view(X0, (0, 0), 1)
+                damping = damp * ((d[0] - d0[0]) * d[0] + (d[1] - d0[1]) * d[1]) / d2
+            if lam is None:
+                return _set_interior(P, X + (q * C / dist + damping) * d), None
+            alpha = jnp.where(par[0] > 0, a_muscle, 0.0) if kind == "bond" else a_bend
+            g = jnp.where(C != 0, C - alpha * lam, 0.0)  # an inactive bound keeps its multiplier, moves nothing
+            return _set_interior(P, X + (q * g / dist + damping) * d), lam + inv * g
 
-        P, _ = jax.lax.scan(one, P, data)
-    return P
+        xs = (first, params, q, inv, damp if damp is not None else q) + ((lams[i],) if lams is not None else ())
+        P, lam = jax.lax.scan(one, P, xs)
+        new_lams.append(lam)
+    return P, (tuple(new_lams) if lams is not None else None)
 
 
 def _drag(X, V, body, h, cfg):
-    """Per node, for each drag bond at it: dv = -f (v . n) n, f = 0.5 kappa / (1 + kappa), kappa = c |b| h.
+    """Per node, for each drag bond b at it: dv = -f (v . n) n, f = c h w / (1 + 2 c h w), c = drag / (0.6 |b|).
 
-    f is the implicit-Euler velocity reduction of the end node's share of the bond's drag, halved so that
-    the summed reduction of up to four bonds at one node stays a contraction (no energy injection). With the
-    unnormalised normal m = (-t_y, t_x) of the bond vector t, (v . n) n = (v . m) m / |t|^2.
+    c is the original's drag coefficient of the bond's square next to this node, w the node's inverse mass:
+    f is c h w (the explicit rate) for slow bonds and at most 1/2, so the summed reduction of up to four bonds at
+    one node stays a contraction (drag never adds energy). With the unnormalised normal m = (-t_y, t_x) of the
+    bond vector t, (v . n) n = (v . m) m / |t|^2.
     """
     Xc, Vc = _view(X, (0, 0), 1), _view(V, (0, 0), 1)
-    ch = cfg.drag * h
+    hw = h * _view(body.winv, (0, 0))
     dvx = dvy = 0.0
     for off, flag, foff in (((0, 1), body.fr, (0, 0)), ((0, -1), body.fr, (0, -1)),
                             ((1, 0), body.fd, (0, 0)), ((-1, 0), body.fd, (-1, 0))):
         tx, ty = _view(X, off, 1)[0] - Xc[0], _view(X, off, 1)[1] - Xc[1]
-        ln = jnp.sqrt(tx * tx + ty * ty + 1e-12)
-        w = _view(flag, foff) * (0.5 * ch) / ((1.0 + ch * ln) * ln) * (ty * Vc[0] - tx * Vc[1])
+        ln2 = tx * tx + ty * ty + 1e-12
+        chw = hw * cfg.drag / (DRAG_SPAN * jnp.sqrt(ln2))
+        w = _view(flag, foff) * chw / ((1.0 + 2.0 * chw) * ln2) * (ty * Vc[0] - tx * Vc[1])
         dvx, dvy = dvx - w * ty, dvy + w * tx
     return _set_interior(V, Vc + jnp.stack([dvx, dvy]))
 
 
 def _activation(t, cfg):
-    """Heartbeat muscle activation at (fractional) step t: 0 at rest, 1 fully open; period 2 x beat_period."""
-    return 0.5 * (1.0 - jnp.cos(jnp.pi * t / cfg.beat_period))
+    """Heartbeat muscle activation at (fractional) step t: 0 while the heart rests closed for the first period,
+    then 0 -> 1 over each opening period and 1 -> 0 over each closing one (a raised cosine, period 2 P)."""
+    P = cfg.beat_period
+    return jnp.where(t > P, 0.5 * (1.0 + jnp.cos(jnp.pi * t / P)), 0.0)
 
 
 def _step(carry, k, body, cfg):
-    """Advance one step (k = step index): per sub-step drag, predict, constraint sweep(s), velocity update."""
+    """Advance one step (k = step index): per sub-step drag, predict, constraint sweep(s), velocity update,
+    joint damping."""
     X, V = carry
     S = cfg.substeps
     h = cfg.dt / S
-    opening = ((k // cfg.beat_period) % 2 == 0).astype(jnp.float32)
+    opening = (k // cfg.beat_period) % 2 == 1
     for j in range(S):
         s = _activation(k.astype(jnp.float32) + (j + 1.0) / S, cfg)
-        if cfg.asymmetric_drag:  # skip the drag kernel entirely while the heart closes
-            V = jax.lax.cond(opening > 0, lambda V, X=X, h=h: _drag(X, V, body, h, cfg), lambda V: V, V)
+        if cfg.drag == 0:
+            pass
+        elif cfg.asymmetric_drag:  # skip the drag kernel entirely while the heart closes
+            V = jax.lax.cond(opening, lambda V, X=X, h=h: _drag(X, V, body, h, cfg), lambda V: V, V)
         else:
             V = _drag(X, V, body, h, cfg)
         P = X + h * V
-        for _ in range(cfg.iterations):
-            P = _solve(P, body, s, cfg)
+        lams = None if cfg.iterations == 1 else tuple(jnp.zeros_like(p[0], jnp.float32) for p in body.passes)
+        for it in range(cfg.iterations):
+            P, lams = _solve(P, body, s, cfg, h, lams, X if (it == 0 and cfg.joint_damping > 0) else None)
         V = (P - X) / h
         X = P
     return X, V
 
 
 def _stats(X, V, body, k, cfg):
-    """At the end of step k: kinetic energy 0.5 sum |v|^2, and the largest relative length error |d| / l - 1
+    """At the end of step k: kinetic energy 0.5 sum m |v|^2, and the largest relative length error |d| / l - 1
     of plain bonds (rigid rods) and of muscle bonds (against their current target length)."""
     Xc, Vc = _view(X, (0, 0), 1), _view(V, (0, 0), 1)
-    ke = 0.5 * jnp.sum(Vc * Vc, axis=(0, 1, 2))
+    ke = 0.5 * jnp.sum(Vc * Vc / _view(body.winv, (0, 0)), axis=(0, 1, 2))
     s = _activation(k.astype(jnp.float32) + 1.0, cfg)
     plain = muscle = jnp.zeros(ke.shape)
     for off, g, e in (((0, 1), body.gr, body.er), ((1, 0), body.gd, body.ed)):
