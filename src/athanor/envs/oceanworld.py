@@ -34,7 +34,7 @@ position-based dynamics (XPBD); per sub-step:
      with beta = bend_limit_deg = 60 (the original: +-0.33 pi = 59.4 deg per hinge), a, b the bonds' current rest
      lengths and alpha = bend_compliance = 1e-3. Joint damping (in the first sweep): each bending pair (straight
      joint or corner) also loses the share w_i / (w_i + w_j) of f = c h / (1 + c h) of its relative motion along
-     d in this sub-step, c = joint_damping = 20 / s. Each constraint type is split into two colours (parity of the
+     d in this sub-step, c = joint_damping = 10 / s. Each constraint type is split into two colours (parity of the
      first node's row or column in genome coordinates) so that no node is in two pairs of a pass; order: straight
      joints, corners, bonds (bonds last, best satisfied);
   4. v = (p - x) / h, x = p.
@@ -119,7 +119,7 @@ class WorldConfig:
     bond_mass: float = 1.0  # mass a bond adds to each end node (the original: a unit square next to each end)
     muscle_compliance: float = 1e-3  # XPBD compliance of muscle bonds (length / force); 0: rigid
     bend_compliance: float = 1e-3  # XPBD compliance of the bending limits; 0: hard limits
-    joint_damping: float = 20.0  # viscous damping rate (1/s) of every joint's opening and closing; 0: none
+    joint_damping: float = 10.0  # viscous damping rate (1/s) of every joint's opening and closing; 0: none
 
     def __post_init__(self):
         checks = {"steps": self.steps >= 1, "substeps": self.substeps >= 1, "iterations": self.iterations >= 1,
