@@ -10,8 +10,9 @@ Three measurements, all of 500-step rollouts through ``envs.oceanworld.evaluate_
    is measured on its own (trace, lower and compile ahead of time), and the compiled program is then timed
    after one warm-up call, so neither figure contains the other. The original Box2D release runs ~10
    evaluations/s per core for 5x5 creatures; ``ratio_vs_original`` is our per-core figure over that.
-2. Sub-steps and solver iterations against accuracy: for each setting, the 5x5 throughput and, on a fixed
-   mixed set (start creatures and random ones of density 0.7 and 0.95) over 2000 steps, the worst relative
+2. Settings against accuracy (sub-steps, solver iterations, and the rigid, undamped, equal-mass model the
+   default replaced): for each setting, the 5x5 throughput (in one run, so ratios hold under any load) and, on a
+   fixed mixed set (start creatures and random ones of density 0.7 and 0.95) over 2000 steps, the worst relative
    length error of plain bonds and of muscles, the largest kinetic energy of the last 500 steps over that of
    the first 500 (growth), and on four 5x5 creatures the share of joint-steps beyond the +-60 degree band.
 3. The fitness distribution of random 5x5 start genomes and of valid random genomes (default densities), for
@@ -88,17 +89,22 @@ def throughput(batches: list[int], cfg: W.WorldConfig) -> list[dict]:
     return rows
 
 
-def tradeoff(settings: list[tuple[int, int]], n_mixed: int, steps: int) -> list[dict]:
+RIGID = {"muscle_compliance": 0.0, "bend_compliance": 0.0, "joint_damping": 0.0, "node_mass": 1.0, "bond_mass": 0.0}
+
+
+def tradeoff(settings: list[tuple[str, dict]], n_mixed: int, steps: int) -> list[dict]:
+    """Each (label, WorldConfig overrides): 5x5 throughput and accuracy over `steps`-step rollouts."""
     keys = jax.random.split(jax.random.PRNGKey(1), 3)
     mixed = jax.tree.map(lambda *a: jnp.concatenate(a), jax.vmap(W.start_genome)(jax.random.split(keys[0], n_mixed)),
                          jax.vmap(lambda k: W.random_genome(k, 0.7, 0.7))(jax.random.split(keys[1], n_mixed)),
                          jax.vmap(lambda k: W.random_genome(k, 0.95, 0.95))(jax.random.split(keys[2], n_mixed)))
     starts = jax.vmap(W.start_genome)(jax.random.split(jax.random.PRNGKey(2), 256))
     rows = []
-    for S, it in settings:
-        cfg = W.WorldConfig(substeps=S, iterations=it)
+    for label, over in settings:
+        cfg = W.WorldConfig(**over)
+        S, it = cfg.substeps, cfg.iterations
         _, wall, cpu = timed(starts, cfg)
-        long = jax.tree.map(np.asarray, W.diagnostics(mixed, W.WorldConfig(steps=steps, substeps=S, iterations=it)))
+        long = jax.tree.map(np.asarray, W.diagnostics(mixed, W.WorldConfig(**{**over, "steps": steps})))
         valid = long["valid"]
         ke = long["kinetic_energy"][valid]
         growth = ke[:, -500:].max(axis=1) / np.maximum(ke[:, :500].max(axis=1), 1e-3)
@@ -108,7 +114,8 @@ def tradeoff(settings: list[tuple[int, int]], n_mixed: int, steps: int) -> list[
                                for i in range(4)])
         groups = {"start_5x5": slice(0, n_mixed), "random_0.7": slice(n_mixed, 2 * n_mixed),
                   "random_0.95": slice(2 * n_mixed, 3 * n_mixed)}
-        row = {"substeps": S, "iterations": it, "evals_per_s_5x5": round(256 / wall, 1),
+        row = {"setting": label, "overrides": over, "substeps": S, "iterations": it,
+               "evals_per_s_5x5": round(256 / wall, 1),
                "evals_per_cpu_s_5x5": round(256 / cpu, 1),
                "all_finite": bool(all(np.isfinite(v).all() for k, v in long.items()
                                       if k not in ("valid", "fits"))),
@@ -122,7 +129,7 @@ def tradeoff(settings: list[tuple[int, int]], n_mixed: int, steps: int) -> list[
             row[f"bond_error_max_worst_{name}"] = round(float(long["max_bond_error"][sl][v].max()), 3)
             row[f"muscle_error_max_median_{name}"] = round(float(np.median(long["max_muscle_error"][sl][v])), 3)
         rows.append(row)
-        print(f"  S={S} it={it}: {row['evals_per_cpu_s_5x5']:7.1f} eval/cpu-s (5x5), KE growth {row['ke_growth_max']}, "
+        print(f"  {label}: {row['evals_per_cpu_s_5x5']:7.1f} eval/cpu-s (5x5), KE growth {row['ke_growth_max']}, "
               f"bond err (median of max) 5x5 {row['bond_error_max_median_start_5x5']} / dense "
               f"{row['bond_error_max_median_random_0.95']}, joints >10 deg beyond band "
               f"{row['joint_steps_beyond_band_10deg']:.3f}, finite {row['all_finite']}", flush=True)
@@ -151,7 +158,9 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/results/oceanworld.json")
     args = ap.parse_args()
     batches = [64, 256] if args.quick else [64, 256, 1024]
-    settings = [(1, 1), (2, 1)] if args.quick else [(1, 1), (1, 2), (2, 1), (4, 1)]
+    settings = [("default", {}), ("S2", {"substeps": 2}), ("rigid, undamped, equal masses", RIGID)]
+    if not args.quick:
+        settings[2:2] = [("it2", {"iterations": 2}), ("S4", {"substeps": 4})]
     result = {"system": "oceanworld-world", "config": {k: getattr(W.WorldConfig(), k) for k in
                                                         W.WorldConfig.__dataclass_fields__},
               "tiers": list(W.TIERS), "chunk": W.CHUNK,
@@ -161,7 +170,7 @@ def main() -> None:
               "quick": args.quick}
     print("throughput (500-step rollouts, default config):", flush=True)
     result["throughput"] = throughput(batches, W.WorldConfig())
-    print("sub-steps / iterations vs accuracy:", flush=True)
+    print("settings (sub-steps, iterations, the rigid model) vs accuracy:", flush=True)
     result["tradeoff"] = tradeoff(settings, 8 if args.quick else 32, 1000 if args.quick else 2000)
     print("fitness of random genomes (500 steps):", flush=True)
     result["fitness_range"] = fitness_range(256 if args.quick else 1024)

@@ -210,11 +210,10 @@ def test_drag_never_adds_kinetic_energy():
         body = body_of(g, cfg)
         X = body.x0 + jnp.asarray(rng.normal(0, 1.0, body.x0.shape), jnp.float32)
         V = jnp.asarray(rng.normal(0, 20.0, body.x0.shape), jnp.float32)
-        m = 1.0 / np.asarray(body.winv)
-        alive = np.pad(np.asarray(W.phenotype(g)[0]), W.H)
-        ke = lambda v: float(0.5 * (m * alive * (np.asarray(v) ** 2).sum(0)).sum())  # noqa: E731
+        m = np.pad(np.asarray(W.node_masses(g, cfg)), W.H)  # 0 off the creature
         after = W._drag(X, V, body, cfg.dt, cfg)
-        assert ke(after) < ke(V)
+        ke_before, ke_after = (float(0.5 * (m * (np.asarray(v) ** 2).sum(0)).sum()) for v in (V, after))
+        assert ke_after < ke_before
 
 
 def test_joint_damping_takes_the_closed_form_share_of_a_joints_motion():
@@ -309,6 +308,19 @@ def mirror_columns(g):
 def transpose(g):
     n, b = np.asarray(g.nodes), np.asarray(g.bonds)
     return W.Genome(jnp.asarray(n.T), jnp.asarray(np.transpose(b, (1, 0, 2, 3))[:, :, ::-1]))
+
+
+def test_fitness_of_start_genomes_converges_in_the_sub_steps():
+    """Fitness of 48 start genomes at the default setting against twice the sub-steps. Measured over 200 start
+    genomes (benchmarks/validate_oceanworld.py, BENCHMARKS.md): Spearman 0.996, median |change| 0.68 against a
+    fitness spread (std) of 13.6; random subsets of 48 give Spearman >= 0.987 in 99% of draws. Tolerances:
+    Spearman >= 0.97 and median |change| <= 1.5 (the rigid, undamped model before measured 0.64 and 6.9)."""
+    gs = starts(48, seed=21)
+    a = np.asarray(W.evaluate_batch(gs, W.WorldConfig(), tiers=(5,))["fitness"])
+    b = np.asarray(W.evaluate_batch(gs, W.WorldConfig(substeps=2), tiers=(5,))["fitness"])
+    rank = lambda x: np.argsort(np.argsort(x))  # noqa: E731
+    assert np.corrcoef(rank(a), rank(b))[0, 1] >= 0.97
+    assert np.median(np.abs(a - b)) <= 1.5
 
 
 def test_mirror_and_transpose_symmetry():
