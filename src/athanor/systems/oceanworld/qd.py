@@ -39,9 +39,10 @@ index, then (2) replacing an elite only where that candidate is strictly fitter.
 creatures are never inserted. Metrics:
     qd_score = sum over filled cells of max(f - qd_offset, 0),  coverage = filled / 1024,  max_fitness = max f.
 ``qd_offset`` = -100 lies below every valid creature measured while sizing it (the lowest fitness among 512
-random genomes and 512 mutated start genomes was -93; elites, the best of their cells, sit far higher), and the
-clip at zero keeps QD-score monotone under insertion even for a creature below it. An empty archive reports
-max_fitness = qd_offset (never seen after init; it keeps logged values finite).
+random genomes and 512 mutated start genomes was -93 in the earlier rigid physics and -66 in today's; elites, the
+best of their cells, sit far higher), and the clip at zero keeps QD-score monotone under insertion even for a
+creature below it. An empty archive reports max_fitness = qd_offset (never seen after init; it keeps logged
+values finite).
 
 Budget. The post mutates all 1000 genomes per generation and gives no generation count. Here ``batch`` is the
 same for every algorithm and the presets are sized by measured throughput: small creatures evaluate several
