@@ -100,11 +100,11 @@ def tradeoff(settings: list[tuple[str, dict]], n_mixed: int, steps: int) -> list
                          jax.vmap(lambda k: W.random_genome(k, 0.95, 0.95))(jax.random.split(keys[2], n_mixed)))
     starts = jax.vmap(W.start_genome)(jax.random.split(jax.random.PRNGKey(2), 256))
     rows = []
-    for label, over in settings:
-        cfg = W.WorldConfig(**over)
+    for label, overrides in settings:
+        cfg = W.WorldConfig(**overrides)
         S, it = cfg.substeps, cfg.iterations
         _, wall, cpu = timed(starts, cfg)
-        long = jax.tree.map(np.asarray, W.diagnostics(mixed, W.WorldConfig(**{**over, "steps": steps})))
+        long = jax.tree.map(np.asarray, W.diagnostics(mixed, W.WorldConfig(**{**overrides, "steps": steps})))
         valid = long["valid"]
         ke = long["kinetic_energy"][valid]
         growth = ke[:, -500:].max(axis=1) / np.maximum(ke[:, :500].max(axis=1), 1e-3)
@@ -114,7 +114,7 @@ def tradeoff(settings: list[tuple[str, dict]], n_mixed: int, steps: int) -> list
                                for i in range(4)])
         groups = {"start_5x5": slice(0, n_mixed), "random_0.7": slice(n_mixed, 2 * n_mixed),
                   "random_0.95": slice(2 * n_mixed, 3 * n_mixed)}
-        row = {"setting": label, "overrides": over, "substeps": S, "iterations": it,
+        row = {"setting": label, "overrides": overrides, "substeps": S, "iterations": it,
                "evals_per_s_5x5": round(256 / wall, 1),
                "evals_per_cpu_s_5x5": round(256 / cpu, 1),
                "all_finite": bool(all(np.isfinite(v).all() for k, v in long.items()
