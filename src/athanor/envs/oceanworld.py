@@ -220,9 +220,14 @@ def phenotype(genome: Genome):
 def node_masses(genome: Genome, cfg: WorldConfig) -> jnp.ndarray:
     """f32 [16, 16]: each creature node's mass, node_mass + bond_mass x (bonds at the node); 0 off the creature."""
     alive, bond_on, _ = phenotype(genome)
-    r, d = bond_on[..., 0].astype(jnp.float32), bond_on[..., 1].astype(jnp.float32)
-    degree = r + d + jnp.pad(r[:, :-1], ((0, 0), (1, 0))) + jnp.pad(d[:-1], ((1, 0), (0, 0)))
-    return jnp.where(alive, cfg.node_mass + cfg.bond_mass * degree, 0.0)
+    return jnp.where(alive, cfg.node_mass + cfg.bond_mass * _degree(bond_on[..., 0], bond_on[..., 1]), 0.0)
+
+
+def _degree(right, down):
+    """Bonds at each node, from the bool maps of bonds to the right and down [N, N, *b] -> f32 [N, N, *b]."""
+    z = ((0, 0),) * (right.ndim - 2)
+    r, d = right.astype(jnp.float32), down.astype(jnp.float32)
+    return r + d + jnp.pad(r[:, :-1], ((0, 0), (1, 0)) + z) + jnp.pad(d[:-1], ((1, 0), (0, 0)) + z)
 
 
 def descriptors(genome: Genome) -> jnp.ndarray:
@@ -316,10 +321,7 @@ def _make_body(bond_on, bits, origin, cfg):
         gs, es = zip(*(bond(b, shift) for b in bonds), strict=True)
         return functools.reduce(jnp.logical_and, es), list(gs)
 
-    degree = (er_h.astype(jnp.float32) + ed_h.astype(jnp.float32)
-              + jnp.pad(er_h[:, :-1], ((0, 0), (1, 0)) + ((0, 0),) * extra).astype(jnp.float32)
-              + jnp.pad(ed_h[:-1], ((1, 0),) + ((0, 0),) * (extra + 1)).astype(jnp.float32))
-    winv = 1.0 / (cfg.node_mass + cfg.bond_mass * degree)
+    winv = 1.0 / (cfg.node_mass + cfg.bond_mass * _degree(er_h, ed_h))
     h = cfg.dt / cfg.substeps
     a_muscle, a_bend = cfg.muscle_compliance / (h * h), cfg.bend_compliance / (h * h)
     f_damp = cfg.joint_damping * h / (1.0 + cfg.joint_damping * h)
@@ -447,19 +449,17 @@ def _activation(t, cfg):
 
 
 def _step(carry, k, body, cfg):
-    """Advance one step (k = step index): per sub-step drag, predict, constraint sweep(s), velocity update,
-    joint damping."""
+    """Advance one step (k = step index): per sub-step drag, predict, constraint sweep(s) (joint damping in the
+    first), velocity update."""
     X, V = carry
     S = cfg.substeps
     h = cfg.dt / S
     opening = (k // cfg.beat_period) % 2 == 1
     for j in range(S):
         s = _activation(k.astype(jnp.float32) + (j + 1.0) / S, cfg)
-        if cfg.drag == 0:
-            pass
-        elif cfg.asymmetric_drag:  # skip the drag kernel entirely while the heart closes
+        if cfg.drag > 0 and cfg.asymmetric_drag:  # skip the drag kernel entirely while the heart closes
             V = jax.lax.cond(opening, lambda V, X=X, h=h: _drag(X, V, body, h, cfg), lambda V: V, V)
-        else:
+        elif cfg.drag > 0:
             V = _drag(X, V, body, h, cfg)
         P = X + h * V
         lams = None if cfg.iterations == 1 else tuple(jnp.zeros_like(p[0], jnp.float32) for p in body.passes)
