@@ -150,6 +150,15 @@ def test_no_muscles_no_motion():
     assert float(W.evaluate_one(still, SHORT)["fitness"]) == 0.0
 
 
+def test_the_heart_rests_for_its_first_period_then_opens():
+    """As in the original, nothing moves in the first 30 steps (the heart starts closed); by step 31 the muscles
+    have begun to open."""
+    g = take(starts(1, seed=4), 0)
+    final, traj = W.simulate(g, W.WorldConfig(steps=31), record_every=1)
+    np.testing.assert_array_equal(np.asarray(traj[30]), np.asarray(traj[0]))
+    assert np.abs(np.asarray(final) - np.asarray(traj[0])).max() > 0.0
+
+
 def test_without_drag_the_centre_of_mass_stays_put():
     """Constraint projections and joint damping change both ends' momenta equal and opposite (nodes of unequal
     mass), so momentum is conserved: with no drag bond the centre of mass never moves, however much the muscles
