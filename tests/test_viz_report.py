@@ -6,12 +6,14 @@ import json
 import math
 import re
 import warnings
+from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import quote
 
 import imageio.v3 as iio
 import numpy as np
 import pytest
+from markupsafe import escape
 
 from athanor.core import artifact_io
 from athanor.core.artifact_io import write_artifacts
@@ -371,7 +373,7 @@ def test_experiment_report_claims_comparison_and_runs(tmp_path):
     assert html.index("vae-covers") < html.index("Final metrics per system")
     for c, cls in zip(CLAIMS, ("good", "bad", "neutral"), strict=True):
         assert html.count(c["id"]) == 1
-        row = rf'<span class="badge {cls}">{c["verdict"]}</span></td>\s*<td><div class="key">{c["id"]}</div>'
+        row = rf'<span class="badge {cls}">{c["verdict"]}</span></td>\s*<td[^>]*><div class="key">{c["id"]}</div>'
         assert re.search(row, html), c["id"]
     assert "vae: 29.12, gan: 12" in html and "0.3333" in html and "n/a at tiny scale" in html
     # mean +- sample std over the two seeds
@@ -384,6 +386,110 @@ def test_experiment_report_claims_comparison_and_runs(tmp_path):
     assert {"vae_s0/report.html", "vae_s1/report.html", "gan_s0/report.html", "gan_s1/report.html",
             "javascript%3Aalert%281%29/report.html", "vae_s0/figures/samples.png"} <= links
     assert not any(link.lower().startswith("javascript:") for link in links)
+
+
+class _Cells(HTMLParser):
+    """The text of every row of the tables of one class: [[cell text, ...], ...] (rowspans not expanded)."""
+
+    def __init__(self, table_class: str):
+        super().__init__()
+        self.cls, self.depth, self.rows, self.cell = table_class, 0, [], None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.depth += 1 if self.depth or self.cls in (dict(attrs).get("class") or "").split() else 0
+        elif self.depth and tag == "tr":
+            self.rows.append([])
+        elif self.depth and tag in ("td", "th"):
+            self.cell = []
+
+    def handle_endtag(self, tag):
+        if tag == "table" and self.depth:
+            self.depth -= 1
+        elif self.depth and tag in ("td", "th") and self.cell is not None:
+            self.rows[-1].append(" ".join(" ".join(self.cell).split()))
+            self.cell = None
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell.append(data)
+
+
+def _table_rows(html: str, table_class: str) -> list[list[str]]:
+    parser = _Cells(table_class)
+    parser.feed(html)
+    return parser.rows
+
+
+RULE = "reproduced when every check's interval lies on the claimed side"
+INTERVAL = "95% Student t interval of the mean over seeds"
+
+
+def _check(name, op, threshold, per_seed, mean, ci, verdict):
+    return {"name": name, "op": op, "threshold": threshold, "per_seed": per_seed, "mean": mean, "ci": ci,
+            "verdict": verdict}
+
+
+# claims.json as written since verdicts are judged over seeds (core/claims.py): every field the report shows
+SEED_CLAIMS = [
+    {"id": "mbd-covers-more", "statement": f"Minibatch discrimination covers more bins {XSS}",
+     "metric": "bins(gan-mbd) - bins(gan)", "threshold": "> 0", "measured": [4.0, 1.0, 5.123456],
+     "verdict": "reproduced", "seeds": 3, "interval": INTERVAL, "rule": RULE, "leans": "reproduced", "reason": None,
+     "checks": [_check("bins(gan-mbd) - bins(gan)", ">", 0, [4.0, 1.0, 5.123456], 3.374485, [0.1234567, 8.6],
+                       "reproduced")]},
+    {"id": "batch-kl-prior", "statement": "Batch KL matches the prior in aggregate", "metric": "z_var; kl ratio",
+     "threshold": "in [0.5, 2]; >= 2", "measured": None, "verdict": "inconclusive", "seeds": 3,
+     "interval": INTERVAL, "rule": RULE, "leans": "not_reproduced", "reason": "an interval straddles its threshold",
+     "checks": [_check("z_var", "within", [0.5, 2], [1.0, 1.1, 1.2], 1.1, [0.85, 1.35], "reproduced"),
+                _check("kl(batch) / kl(element)", ">=", 2, [1.5, 2.5, 0.9], 1.633333, [-0.4, 3.6], "inconclusive")]},
+    {"id": "failed-run", "statement": "Element KL costs reconstruction", "metric": "mse(element) - mse(batch)",
+     "threshold": "> 0", "measured": [0.3, None], "verdict": "inconclusive", "seeds": 2, "interval": INTERVAL,
+     "rule": RULE, "leans": None, "reason": "a measurement is missing or not finite (a failed run?)",
+     "checks": [_check("mse(element) - mse(batch)", ">", 0, [0.3, None], None, None, "inconclusive")]},
+    {"id": "one-seed", "statement": "One seed decides nothing", "metric": "tv(gan) - tv(vae)", "threshold": "< 0",
+     "measured": 0.25, "verdict": "inconclusive", "seeds": 1, "interval": INTERVAL, "rule": RULE,
+     "leans": "not_reproduced", "reason": "one seed: no interval",
+     "checks": [_check("tv(gan) - tv(vae)", "<", 0, [0.25], 0.25, None, "inconclusive")]},
+]
+
+
+def test_experiment_report_shows_each_check_over_seeds(tmp_path):
+    exp = _make_experiment(tmp_path, "vae-kl", "2025-02-01T10:00:00+00:00", {"vae": [0.1, 0.3]}, SEED_CLAIMS)
+    html = experiment_report(exp).read_text()
+    assert "<script" not in html.lower() and "&lt;script&gt;" in html
+    rows = _table_rows(html, "claims")
+    assert rows[0] == ["verdict", "claim", "check", "per seed", "mean", "interval", "condition", "check verdict"]
+    # a claim's first row holds its verdict and statement (rowspan), then one row per check
+    first, band, ratio, failed, one = rows[1:]
+    assert first[0] == "reproduced" and first[1].startswith("mbd-covers-more Minibatch") and "3 seeds" in first[1]
+    assert first[2:] == ["bins(gan-mbd) - bins(gan)", "4, 1, 5.123", "3.374", "[0.1235, 8.6]", "> 0", "reproduced"]
+    assert band[0] == "inconclusive leans not_reproduced"  # the lean is shown beside an inconclusive verdict
+    assert "an interval straddles its threshold" in band[1]
+    assert band[2:] == ["z_var", "1, 1.1, 1.2", "1.1", "[0.85, 1.35]", "in [0.5, 2]", "reproduced"]
+    assert ratio == ["kl(batch) / kl(element)", "1.5, 2.5, 0.9", "1.633", "[-0.4, 3.6]", ">= 2", "inconclusive"]
+    assert failed[0] == "inconclusive" and "a failed run?" in failed[1]  # no lean: the means cannot say
+    assert failed[2:] == ["mse(element) - mse(batch)", "0.3, —", "—", "—", "> 0", "inconclusive"]
+    assert one[0] == "inconclusive leans not_reproduced" and "one seed: no interval" in one[1]
+    assert one[4:6] == ["0.25", "— (one seed)"]
+    assert 'rowspan="2"' in html and html.count('<tbody class="claim">') == 4
+    # the rule and the kind of interval once, not per claim
+    assert html.count(escape(RULE)) == 1 and html.count(INTERVAL) == 1
+    assert '<a href="claims.json">claims.json</a>' in html
+    assert "1 reproduced · 0 not reproduced · 3 inconclusive (of 4)" in html
+
+
+def test_experiment_report_mixes_old_and_new_claims(tmp_path):
+    other_rule = dict(SEED_CLAIMS[0], id="other-rule", rule="a different rule", checks=[
+        dict(SEED_CLAIMS[0]["checks"][0], once=True, per_seed=[0.5], ci=None)])
+    exp = _make_experiment(tmp_path, "generative", "2025-02-01T10:00:00+00:00", {"vae": [0.1]},
+                           [CLAIMS[0], SEED_CLAIMS[1], other_rule, "not a claim"])
+    html = experiment_report(exp).read_text()
+    rows = _table_rows(html, "claims")
+    old = rows[1]  # claims.json written before checks: metric, measured (across three columns) and threshold
+    assert old[0] == "reproduced" and old[2:] == ["bins", "vae: 29.12, gan: 12", "30", "—"]
+    assert rows[5][:2] == ["inconclusive", "— not a claim"]  # a damaged entry still shows
+    assert rows[4][5] == "one value, judged as it is"  # a check judged on one computation's value
+    assert html.count(escape(RULE)) == 1 and html.count("a different rule") == 1
 
 
 def test_experiment_report_marks_missing_runs(tmp_path):
@@ -406,8 +512,9 @@ def test_gallery_lists_newest_first_with_tallies(tmp_path):
     html = index.read_text()
     assert index == tmp_path / "index.html"
     assert "<script" not in html.lower() and "&lt;script&gt;" in html
-    positions = [html.index(needle) for needle in ("gen&lt;script", "oracle", "vae-kl")]
-    assert positions == sorted(positions)  # newest first: March, February, January
+    cards = html[html.index("<h2>Experiments</h2>"):]
+    positions = [cards.index(needle) for needle in ("gen&lt;script", "vae-kl", "<h2>Single runs</h2>", "oracle")]
+    assert positions == sorted(positions)  # experiments newest first (March, January), then the single run
     assert "1/3 reproduced" in html and "1/1 reproduced" in html
     links = _links(html)
     for d in (new, single, old):
@@ -416,6 +523,49 @@ def test_gallery_lists_newest_first_with_tallies(tmp_path):
         assert (d / "report.html").is_file()  # missing reports were built
     assert sum(link.endswith(".png") for link in links) == 3  # one thumbnail each
     assert html.count('<div class="card">') == 3  # runs inside an experiment are not listed on their own
+    for d in (new, old):  # and its claims.json
+        assert "/".join(quote(s, safe="") for s in d.relative_to(tmp_path).parts) + "/claims.json" in links
+
+
+def _set_meta(exp: Path, **fields) -> None:
+    meta = json.loads((exp / "experiment.json").read_text())
+    (exp / "experiment.json").write_text(json.dumps({**meta, **fields}))
+
+
+def test_gallery_key_figures_claims_overview_and_earlier_folders(tmp_path):
+    old = _make_experiment(tmp_path, "vae-kl", "2025-01-01T00:00:00+00:00", {"vae": [0.1]}, CLAIMS[:1])
+    new = _make_experiment(tmp_path, "vae-kl", "2025-03-01T00:00:00+00:00", {"vae": [0.1]}, SEED_CLAIMS)
+    write_artifacts(new, {"kl_grid": np.full((6, 6, 3), 40, np.uint8), "another": np.zeros((6, 6, 3), np.uint8)})
+    _set_meta(new, key_figure="kl_grid")
+    ocean = _make_experiment(tmp_path, "oceanworld", "2025-02-01T00:00:00+00:00", {"me": [0.1]}, [])
+    write_artifacts(ocean, {"elites": _constant_video(t=3)})
+    _set_meta(ocean, key_figure="elites", scale="quick")
+    gen = _make_experiment(tmp_path, "generative", "2025-02-02T00:00:00+00:00", {"gan": [0.5]}, CLAIMS)
+    _set_meta(gen, key_figure="../../outside")  # not an artifact name: the first figure stands in
+    (tmp_path / "tour.json").write_text(json.dumps(
+        {"scale": "quick", "status": "failed", "started": "2025-03-01T00:00:00+00:00", "wall_s": 754.2,
+         "experiments": [{"name": "vae-kl", "status": "completed"},
+                         {"name": "offline-rl", "status": "failed", "error": f"boom {XSS}"}]}))
+    html = gallery(tmp_path).read_text()
+    assert "<script" not in html.lower()
+    overview = _table_rows(html, "overview")
+    assert overview[0] == ["experiment", "scale", "seeds", "claim", "verdict", "point estimate"]
+    # the newest folder of each experiment and scale, by name: generative (3 claims), then vae-kl (4)
+    assert [r[0] for r in overview[1:]] == ["generative"] * 3 + ["vae-kl"] * 4
+    assert overview[1][1:3] == ["tiny", "2"] and overview[1][4:] == ["reproduced", "—"]  # old claims.json
+    assert overview[5][2] == "3" and overview[5][4:] == ["inconclusive", "not_reproduced"]
+    assert overview[7][2] == "1" and "one seed: no interval" in overview[7][3]
+    cards = html[html.index("<h2>Experiments</h2>"):html.index("<h2>Earlier experiment folders</h2>")]
+    assert cards.count('<div class="card">') == 3
+    vae_kl = "vae-kl/" + new.name
+    assert f'<img src="{vae_kl}/figures/kl_grid.png"' in cards and "figure: kl_grid" in cards
+    assert f'<video src="oceanworld/{ocean.name}/videos/elites.mp4"' in cards
+    assert f'<img src="generative/{gen.name}/gan_s0/figures/frequency.png"' in cards  # the first figure
+    assert "1 not reproduced" in cards and "1/3 reproduced" in cards and "3 inconclusive" in cards
+    earlier = html[html.index("<h2>Earlier experiment folders</h2>"):]
+    assert f"vae-kl/{old.name}/report.html" in earlier and new.name not in earlier
+    assert "12 min 34 s" in html and "experiment offline-rl failed: boom &lt;script&gt;" in html
+    assert '<a href="tour.json">tour.json</a>' in html
 
 
 def test_fmt_value():

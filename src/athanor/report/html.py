@@ -309,7 +309,59 @@ def _mean_std(values: list[float]) -> str:
     return text
 
 
+def _fmt_condition(op: Any, threshold: Any) -> str:
+    """``> 0``, ``<= 0.05``, ``in [0.5, 2]``: a check's condition as the table shows it."""
+    if op == "within" and isinstance(threshold, (list, tuple)) and len(threshold) == 2:
+        return f"in [{fmt_value(threshold[0])}, {fmt_value(threshold[1])}]"
+    if op is None:
+        return fmt_value(threshold)
+    return f"{fmt_value(op)} {fmt_value(threshold)}"
+
+
+def _fmt_interval(ci: Any) -> str:
+    if isinstance(ci, (list, tuple)) and len(ci) == 2:
+        return f"[{fmt_value(ci[0])}, {fmt_value(ci[1])}]"
+    return fmt_value(ci)
+
+
+def _verdict_view(value: Any) -> tuple[str, str] | None:
+    if value is None:
+        return None
+    text = str(value)
+    return text, VERDICT_CLASS.get(text, "neutral")
+
+
+def _check_rows(checks: Any) -> list[dict]:
+    """The per-check rows of a claim (claims.json written since verdicts were judged over seeds)."""
+    rows = []
+    for ch in checks if isinstance(checks, list) else []:
+        ch = ch if isinstance(ch, dict) else {"name": fmt_value(ch)}
+        per_seed = ch.get("per_seed")
+        once = bool(ch.get("once"))
+        if once:  # one computation with its own error bars (a Monte Carlo estimate): judged on its value
+            interval = "one value, judged as it is"
+        elif ch.get("ci") is None and isinstance(per_seed, list) and len(per_seed) < 2:
+            interval = "— (one seed)"
+        else:
+            interval = _fmt_interval(ch.get("ci"))
+        rows.append({
+            "name": fmt_value(ch.get("name")),
+            "per_seed": ", ".join(fmt_value(v) for v in per_seed) if isinstance(per_seed, list) else
+            fmt_value(per_seed),
+            "n": len(per_seed) if isinstance(per_seed, list) else None,
+            "mean": fmt_value(ch.get("mean")), "interval": interval,
+            "condition": _fmt_condition(ch.get("op"), ch.get("threshold")),
+            "verdict": _verdict_view(ch.get("verdict", "inconclusive")),
+        })
+    return rows
+
+
 def _claim_rows(claims: Any) -> tuple[list[dict], dict[str, int]]:
+    """One view per claims.json entry and the verdict tally.
+
+    Entries written before verdicts were judged over seeds have no ``checks`` (nor ``seeds``, ``leans``,
+    ``reason``, ``rule``, ``interval``); they show their metric, threshold and measured value instead.
+    """
     rows, tally = [], {"reproduced": 0, "not_reproduced": 0, "inconclusive": 0, "total": 0}
     for c in claims if isinstance(claims, list) else []:
         c = c if isinstance(c, dict) else {"statement": fmt_value(c)}
@@ -317,11 +369,25 @@ def _claim_rows(claims: Any) -> tuple[list[dict], dict[str, int]]:
         tally["total"] += 1
         if verdict in tally:
             tally[verdict] += 1
+        leans = c.get("leans") if c.get("leans") in VERDICT_CLASS else None
+        seeds = c.get("seeds")
         rows.append({"id": fmt_value(c.get("id")), "statement": fmt_value(c.get("statement")),
                      "metric": fmt_value(c.get("metric")), "threshold": fmt_value(c.get("threshold")),
                      "measured": fmt_value(c.get("measured")), "verdict": verdict,
-                     "verdict_class": VERDICT_CLASS.get(verdict, "neutral")})
+                     "verdict_class": VERDICT_CLASS.get(verdict, "neutral"),
+                     "leans": _verdict_view(leans) if verdict == "inconclusive" else None,
+                     "leans_any": _verdict_view(leans),
+                     "reason": fmt_value(c["reason"]) if c.get("reason") is not None else None,
+                     "seeds": seeds if isinstance(seeds, int) and not isinstance(seeds, bool) else None,
+                     "rule": c.get("rule") if isinstance(c.get("rule"), str) else None,
+                     "interval": c.get("interval") if isinstance(c.get("interval"), str) else None,
+                     "checks": _check_rows(c.get("checks"))})
     return rows, tally
+
+
+def _distinct(rows: list[dict], key: str) -> list[str]:
+    """The distinct values of ``key`` over the claims, in order: the rule and interval kind are shown once."""
+    return list(dict.fromkeys(r[key] for r in rows if r[key]))
 
 
 def experiment_report(exp_dir: str | os.PathLike, *, build_runs: bool = True) -> Path:
@@ -381,6 +447,8 @@ def experiment_report(exp_dir: str | os.PathLike, *, build_runs: bool = True) ->
         status=status, status_class=STATUS_CLASS.get(status, "neutral"),
         summary=exp.get("summary"), exp_notes=[fmt_value(n) for n in exp.get("notes", []) or []],
         claims=claim_rows, tally=tally, claims_missing=claims is None and not claims_err,
+        claim_rules=_distinct(claim_rows, "rule"), claim_intervals=_distinct(claim_rows, "interval"),
+        claims_href=_href(exp_dir / "claims.json", exp_dir) if (exp_dir / "claims.json").exists() else None,
         comparison=comparison, runs=runs_view, notes=notes,
         **_media(exp_dir, exp_dir, skip_curves=False),
     )
@@ -415,6 +483,24 @@ def _thumbnail(dirs: Iterable[Path]) -> Path | None:
     return fallback
 
 
+def _safe_stem(name: Any) -> bool:
+    return isinstance(name, str) and bool(name) and not name.startswith(".") and "/" not in name \
+        and "\\" not in name and name not in (".", "..")
+
+
+def _key_figure(name: Any, dirs: list[Path]) -> tuple[Path, str] | None:
+    """(file, "img" | "video") of the artifact an experiment names as its key figure (experiment.json's
+    ``key_figure``, from the module's ``KEY_FIGURE``), looked for in the experiment folder, then its runs."""
+    if not _safe_stem(name):
+        return None
+    for d in dirs:
+        for path, kind in ((d / "figures" / f"{name}.png", "img"), (d / "videos" / f"{name}.mp4", "video"),
+                           (d / "videos" / f"{name}.gif", "img")):
+            if path.is_file():
+                return path, kind
+    return None
+
+
 def _entry_time(created: Any, path: Path) -> dt.datetime:
     t = _parse_time(created)
     return t if t is not None else dt.datetime.fromtimestamp(path.stat().st_mtime, tz=dt.UTC)
@@ -425,21 +511,32 @@ def _gallery_entry(path: Path, root: Path, kind: str, build_missing: bool) -> tu
     meta, err = _load_json(path / meta_file)
     meta = meta if isinstance(meta, dict) else {}
     entry = {"kind": kind, "path": path.relative_to(root).as_posix(), "report": None, "thumb": None,
-             "tally": None, "error": err}
+             "thumb_kind": "img", "thumb_name": None, "tally": None, "error": err, "claims": [],
+             "claims_href": None, "seeds": None}
+    key = None
     if kind == "experiment":
-        claims, _ = _load_json(path / "claims.json")
-        _, tally = _claim_rows(claims)
+        claims, claims_err = _load_json(path / "claims.json")
+        rows, tally = _claim_rows(claims)
         entry.update(name=fmt_value(meta.get("experiment", path.parent.name)),
                      scale=fmt_value(meta.get("scale")), status=str(meta.get("status", "unknown")),
-                     tally=tally if tally["total"] else None)
+                     seeds=fmt_value(meta.get("seeds")), tally=tally if tally["total"] else None, claims=rows,
+                     wall=_fmt_wall(meta.get("wall_s")))
+        if (path / "claims.json").is_file():
+            entry["claims_href"] = _href(path / "claims.json", root)
+        if claims_err and not err:
+            entry["error"] = claims_err
         run_dirs = [path / str(r.get("dir", "")) for r in meta.get("runs", []) or [] if isinstance(r, dict)]
-        thumb = _thumbnail([path, *run_dirs])
+        dirs = [path, *[d for d in run_dirs if d != path]]
+        key = _key_figure(meta.get("key_figure"), dirs)
+        thumb = _thumbnail(dirs)
         build = experiment_report
     else:
         summary, _ = _load_json(path / "summary.json")
         entry.update(name=fmt_value(meta.get("system", path.parent.name)),
-                     scale=fmt_value(meta.get("preset")), status=_status(summary))
-        thumb = _thumbnail([path])
+                     scale=fmt_value(meta.get("preset")), status=_status(summary),
+                     wall=_fmt_wall(summary.get("wall_s")) if isinstance(summary, dict) else "—")
+        dirs = [path]
+        thumb = _thumbnail(dirs)
         build = run_report
     if build_missing and not err and meta and not (path / "report.html").exists():
         try:
@@ -447,26 +544,55 @@ def _gallery_entry(path: Path, root: Path, kind: str, build_missing: bool) -> tu
         except (AthanorError, OSError, ValueError) as e:
             entry["error"] = f"report could not be built: {e}"
         if thumb is None:
-            thumb = _thumbnail([path])
+            thumb = _thumbnail(dirs)
     if (path / "report.html").exists():
         entry["report"] = _href(path / "report.html", root)
-    entry["thumb"] = _href(thumb, root) if thumb else None
+    picture = key or ((thumb, "img") if thumb else None)
+    if picture:
+        entry.update(thumb=_href(picture[0], root), thumb_kind=picture[1], thumb_name=picture[0].stem)
     entry["status_class"] = STATUS_CLASS.get(entry["status"], "neutral")
     when = _entry_time(meta.get("created"), path)
     entry["time"] = _fmt_time(meta.get("created")) if meta.get("created") else _fmt_time(when.isoformat())
     return when, entry
 
 
+def _tour_view(root: Path) -> dict | None:
+    """The last ``athanor tour`` over this folder (``tour.json``), if there was one."""
+    tour, err = _load_json(root / "tour.json")
+    if err is not None:
+        return {"error": err}
+    if not isinstance(tour, dict):
+        return None
+    exps = [e for e in tour.get("experiments", []) or [] if isinstance(e, dict)]
+    failed = [(fmt_value(e.get("name")), fmt_value(e.get("error"))) for e in exps if e.get("status") != "completed"]
+    return {"error": None, "scale": fmt_value(tour.get("scale")), "status": fmt_value(tour.get("status")),
+            "started": _fmt_time(tour.get("started")), "wall": _fmt_wall(tour.get("wall_s")),
+            "n": len(exps), "failed": failed, "href": _href(root / "tour.json", root)}
+
+
 def gallery(runs_root: str | os.PathLike, *, build_missing: bool = True) -> Path:
-    """Write ``runs_root/index.html`` listing every experiment and stand-alone run, newest first."""
+    """Write ``runs_root/index.html``: the claims of every experiment in one table, a card per experiment
+    (its key figure, verdict tally, links to its report and claims.json) and per stand-alone run.
+
+    The claims table and the cards show the newest folder of each experiment at each scale; older folders of
+    the same experiment and scale are listed below them, newest first.
+    """
     root = Path(runs_root)
     if not root.is_dir():
         raise DataError(f"runs folder {root} does not exist; run `athanor run` or `athanor experiment` first "
                         "or pass the folder that holds their output")
     experiments, runs = _scan(root)
-    entries = [_gallery_entry(p, root, "experiment", build_missing) for p in experiments]
-    entries += [_gallery_entry(p, root, "run", build_missing) for p in runs]
-    entries.sort(key=lambda te: (te[0], te[1]["path"]), reverse=True)
+    exp_entries = sorted((_gallery_entry(p, root, "experiment", build_missing) for p in experiments),
+                         key=lambda te: (te[0], te[1]["path"]), reverse=True)
+    run_entries = sorted((_gallery_entry(p, root, "run", build_missing) for p in runs),
+                         key=lambda te: (te[0], te[1]["path"]), reverse=True)
+    latest, earlier, seen = [], [], set()
+    for _, e in exp_entries:
+        group = (e["name"], e["scale"])
+        (earlier if group in seen else latest).append(e)
+        seen.add(group)
+    claim_rows = [{"experiment": e, "claim": c} for e in sorted(latest, key=lambda e: (e["name"], e["scale"]))
+                  for c in e["claims"]]
     return _render("gallery.html", root / "index.html", title="athanor runs",
-                   entries=[e for _, e in entries],
-                   n_experiments=len(experiments), n_runs=len(runs))
+                   latest=latest, earlier=earlier, singles=[e for _, e in run_entries], claim_rows=claim_rows,
+                   tour=_tour_view(root), n_experiments=len(experiments), n_runs=len(runs))
