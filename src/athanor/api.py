@@ -9,13 +9,18 @@ experiment or a report (ARCHITECTURE.md).
     resume_run(run_dir)                         -> RunResult   continue from the newest valid checkpoint
     load_run(run_dir)                           -> (cfg, state)
     run_experiment("generative", scale="tiny")  -> Path        runs x seeds, analysis, claims, reports
+    run_sweep("vae", ["kl_weight=0.1,1"], seeds=2) -> Path     a config grid x seeds, results per grid point
+    execute_run(task)                           -> dict        one run of either, from its directory (Ray task)
     reanalyse(exp_dir)                          -> Path        judge stored runs again without training
     bench(["iql"], sets=["layer_norm=false"])   -> [dict]      throughput per system, one process each
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -32,8 +37,8 @@ from athanor.core.seeds import check_seed
 from athanor.experiments import get_experiment
 from athanor.systems import SYSTEMS, get_system
 
-__all__ = ["resolve_config", "start_run", "resume_run", "load_run", "run_experiment", "reanalyse", "bench",
-           "bench_names"]
+__all__ = ["resolve_config", "start_run", "resume_run", "load_run", "run_experiment", "run_sweep", "parse_grid",
+           "sweep_table", "execute_run", "reanalyse", "bench", "bench_names"]
 
 
 def resolve_config(system: str, preset: str | None = None, overrides: dict | None = None,
@@ -82,55 +87,359 @@ def load_run(run_dir: Path | str, *, template: Any = None) -> tuple[Any, Any]:
     return load(run_dir, get_system(read_meta(run_dir).get("system", "")).bind(), template=template)
 
 
-def run_experiment(name: str, *, scale: str = "quick", seeds: int | None = None, out: Path | str = "runs",
-                   progress: bool = True) -> Path:
+def execute_run(task: dict, progress: bool = False) -> dict:
+    """Bring one run of an experiment or sweep to completion from wherever its directory stands.
+
+    What every executor calls, a Ray task included: a plain top-level function, so Ray ships it by name and a
+    worker needs nothing but ``athanor`` installed and the run directory's filesystem. ``task`` holds plain
+    values: system, label, preset, overrides, sets, seed and run_dir (absolute). The directory decides:
+
+    - ``summary.json`` says completed: nothing is run ("skipped");
+    - a valid checkpoint: the run continues from it through ``resume_run`` ("resumed"), which is how a retry
+      after a killed worker and ``--resume`` continue to the same metrics as an uninterrupted run;
+    - anything else (a run killed before its first checkpoint, or whose checkpoints are all damaged): the folder
+      is removed and the run starts again ("started").
+
+    Returns {"final": metrics, "how": skipped | resumed | started, "steps_done": int}; a failed run raises its
+    error (the executor reports and retries it).
+    """
+    from athanor.core.checkpoint import latest_valid
+
+    run_dir = Path(task["run_dir"])
+    summary = _summary(run_dir)
+    if summary.get("status") == "completed":
+        return {"final": summary.get("final") or {}, "how": "skipped", "steps_done": summary.get("steps_done")}
+    if (run_dir / "config.json").is_file() and latest_valid(run_dir / "checkpoints")[0] is not None:
+        result = resume_run(run_dir, progress=progress)
+        how = "resumed"
+    else:
+        if run_dir.exists():
+            shutil.rmtree(run_dir)
+        result = start_run(task["system"], preset=task.get("preset"), overrides=task.get("overrides") or {},
+                           sets=task.get("sets") or (), seed=task["seed"], run_dir=run_dir, progress=progress,
+                           label=task.get("label"))
+        how = "started"
+    if result.status != "completed":
+        raise AthanorError(f"run {run_dir} stopped after {result.steps_done} updates without completing")
+    return {"final": result.final, "how": how, "steps_done": result.steps_done}
+
+
+def _summary(run_dir: Path) -> dict:
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return summary if isinstance(summary, dict) else {}
+
+
+def _read_plan(path: Path, meta_file: str, what: str, command: str) -> tuple[Path, dict]:
+    """(the directory, its JSON metadata) for ``--resume``; a ConfigError naming the fix if it is not one."""
+    try:
+        meta = json.loads((path / meta_file).read_text())
+        if not isinstance(meta, dict) or not isinstance(meta.get("runs"), list):
+            raise ValueError(f"{meta_file} has no run list")
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"--resume {path} is not {what} (no readable {meta_file}: {e}); pass the folder that "
+                          f"`{command}` printed") from None
+    return path.resolve(), meta
+
+
+def _seed_count(seeds: int | None, default: int, before: int | None) -> int:
+    if seeds is None:
+        seeds = before if before is not None else default
+    if seeds < 1:
+        raise ConfigError(f"--seeds must be at least 1, got {seeds}")
+    if before is not None and seeds < before:
+        raise ConfigError(f"the resumed directory has {before} seeds already; --seeds can add seeds, not remove "
+                          f"them (pass --seeds {before} or more, or leave it out)")
+    return seeds
+
+
+def _check_workers(workers: int | None) -> None:
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {workers}")
+
+
+def _run_all(tasks: list[dict], *, executor: str, address: str | None, workers: int | None,
+             progress: bool) -> tuple[list[dict], list[str], str]:
+    """Run every task not already complete (``core.executor``) -> (one entry per task, notes, executor used).
+
+    An entry: {"status": completed | failed, "how": skipped | resumed | started | None, "attempts", "final",
+    "errors"}. Every failed attempt gives a note starting with "run " (``reanalyse`` keeps those)."""
+    from athanor.core import executor as X
+
+    entries: dict[str, dict] = {}
+    jobs = []
+    for task in tasks:
+        summary = _summary(Path(task["run_dir"]))
+        if summary.get("status") == "completed":
+            entries[task["key"]] = {"status": "completed", "how": "skipped", "attempts": 0,
+                                    "final": summary.get("final") or {}, "errors": []}
+        else:
+            jobs.append(X.Job(task["key"], task, task["title"]))
+    mode = X.choose(executor, len(jobs), address, workers)
+    if progress and len(tasks) > len(jobs):
+        print(f"athanor: {len(tasks) - len(jobs)} of {len(tasks)} runs already complete; running "
+              f"{len(jobs)}", file=sys.stderr)
+    notes = []
+    for out in X.execute(jobs, execute_run, executor=mode, address=address, workers=workers, progress=progress):
+        title = out.job.title
+        if out.ok:
+            entries[out.job.key] = {"status": "completed", "how": out.result["how"], "attempts": out.attempts,
+                                    "final": out.result["final"], "errors": out.errors}
+            if out.errors:
+                again = "resumed from its checkpoint" if out.result["how"] == "resumed" else "started again"
+                notes.append(f"run {title}: attempt 1 failed ({out.errors[0]}); attempt {out.attempts} {again} and "
+                             f"completed")
+        else:
+            entries[out.job.key] = {"status": "failed", "how": None, "attempts": out.attempts, "final": {},
+                                    "errors": out.errors}
+            tried = f" (after {out.attempts} attempts; first: {out.errors[0]})" if out.attempts > 1 else ""
+            notes.append(f"run {title} failed: {out.errors[-1]}{tried}")
+    return [entries[t["key"]] for t in tasks], notes, mode
+
+
+def run_experiment(name: str, *, scale: str | None = None, seeds: int | None = None, out: Path | str = "runs",
+                   progress: bool = True, executor: str = "auto", address: str | None = None,
+                   workers: int | None = None, resume: Path | str | None = None) -> Path:
     """Run every run of experiment ``name`` at ``scale`` for seeds 0..seeds-1, then analyse; returns its folder.
 
-    ``seeds`` None takes the experiment's own count for the scale (its module's ``SEEDS[scale]``), else 1.
+    ``scale`` None is "quick" (or the resumed experiment's). ``seeds`` None takes the experiment's own count for
+    the scale (its module's ``SEEDS[scale]``), else 1. The runs go through ``core.executor`` (``executor``:
+    auto | local | ray; ``address``: a Ray cluster; ``workers``: how many runs at once under Ray).
+    ``resume`` is an existing experiment folder: its completed runs are kept, the others continued or
+    restarted (``execute_run``), and a larger ``seeds`` adds seeds. ``experiment.json`` is written with status
+    "running" before the first run, so a killed experiment can be resumed; it is rewritten at the end.
     """
     from athanor.report.html import gallery
 
+    module = get_experiment(name)
+    _check_workers(workers)
+    before = None
+    if resume is not None:
+        exp_dir, before = _read_plan(Path(resume), "experiment.json", "an experiment directory",
+                                     "athanor experiment")
+        if before.get("experiment") != name:
+            raise ConfigError(f"{exp_dir} holds experiment '{before.get('experiment')}', not '{name}'; resume it "
+                              f"with `athanor experiment {before.get('experiment')} --resume {exp_dir}`")
+        if scale is not None and scale != before.get("scale"):
+            raise ConfigError(f"{exp_dir} was run at scale '{before.get('scale')}'; drop --scale to resume it, "
+                              f"or start a new experiment at '{scale}'")
+        scale = before.get("scale")
+    scale = scale or "quick"
     if scale not in SCALES:
         raise ConfigError(f"unknown scale '{scale}'; choose one of {', '.join(SCALES)}")
-    module = get_experiment(name)
-    if seeds is None:
-        seeds = int(getattr(module, "SEEDS", {}).get(scale, 1))
-    if seeds < 1:
-        raise ConfigError(f"--seeds must be at least 1, got {seeds}")
+    seeds = _seed_count(seeds, int(getattr(module, "SEEDS", {}).get(scale, 1)),
+                        None if before is None else int(before.get("seeds", 1)))
     specs = module.runs(scale)
     for spec in specs:
         get_system(spec.system)  # an unknown system fails here, before any run
-    out = Path(out)
-    try:
-        exp_dir = unique_dir(out / name, timestamp())
-    except OSError as e:
-        raise ConfigError(f"cannot create the experiment directory under {out / name} ({e.strerror or e}); pass "
-                          f"a writable folder with --out") from None
+    if resume is None:
+        out = Path(out)
+        try:
+            exp_dir = unique_dir(out / name, timestamp()).resolve()  # absolute: Ray workers may run elsewhere
+        except OSError as e:
+            raise ConfigError(f"cannot create the experiment directory under {out / name} ({e.strerror or e}); "
+                              f"pass a writable folder with --out") from None
     t0 = time.perf_counter()
-    records: list[RunRecord] = []
-    notes: list[str] = []
-    listing = []
-    total = len(specs) * seeds
-    for seed in range(seeds):
-        for spec in specs:
-            if progress:
-                print(f"[{len(records) + 1}/{total}] {name}: {spec.label} (seed {seed}, {scale})", file=sys.stderr)
-            run_dir = exp_dir / f"{spec.label}_s{seed}"
-            try:
-                result = start_run(spec.system, preset=scale, overrides=dict(spec.overrides), seed=seed,
-                                   run_dir=run_dir, progress=progress, label=spec.label)
-                final = result.final
-            except AthanorError as e:
-                final = {}
-                notes.append(f"run {spec.label} seed {seed} failed: {e}")
-                print(f"athanor: {notes[-1]}", file=sys.stderr)
-            records.append(RunRecord(spec, seed, run_dir, final))
-            listing.append({"system": spec.system, "label": spec.label, "seed": seed, "dir": run_dir.name})
-    meta = {"experiment": name, "scale": scale, "seeds": seeds, "summary": module.SUMMARY, "created": now_iso(),
-            "runs": listing, "status": "completed", "wall_s": round(time.perf_counter() - t0, 2), "notes": notes}
+    plan = [(spec, seed) for seed in range(seeds) for spec in specs]
+    tasks = [{"key": f"{spec.label}_s{seed}", "title": f"{name}: {spec.label} seed {seed}", "system": spec.system,
+              "label": spec.label, "preset": scale, "overrides": dict(spec.overrides), "seed": seed,
+              "run_dir": str(exp_dir / f"{spec.label}_s{seed}")} for spec, seed in plan]
+    listing = [{"system": spec.system, "label": spec.label, "seed": seed, "dir": f"{spec.label}_s{seed}"}
+               for spec, seed in plan]
+    meta = {"experiment": name, "scale": scale, "seeds": seeds, "summary": module.SUMMARY,
+            "key_figure": getattr(module, "KEY_FIGURE", None),
+            "created": before.get("created", now_iso()) if before else now_iso(), "runs": listing,
+            "status": "running", "wall_s": 0.0, "notes": []}
+    if before:
+        meta["resumed"] = [*before.get("resumed", []), now_iso()]
+    write_json(exp_dir / "experiment.json", meta)
+    try:
+        entries, notes, mode = _run_all(tasks, executor=executor, address=address, workers=workers,
+                                        progress=progress)
+    except KeyboardInterrupt:
+        write_json(exp_dir / "experiment.json", {**meta, "status": "interrupted"})
+        print(f"athanor: continue with: athanor experiment {name} --resume {exp_dir}", file=sys.stderr)
+        raise
+    for item, entry in zip(listing, entries, strict=True):
+        item.update(status=entry["status"], how=entry["how"], attempts=entry["attempts"])
+    records = [RunRecord(spec, seed, exp_dir / f"{spec.label}_s{seed}", entry["final"])
+               for (spec, seed), entry in zip(plan, entries, strict=True)]
+    previous_wall = float(before.get("wall_s") or 0.0) if before else 0.0
+    meta.update(status="completed", executor=mode, notes=notes,
+                wall_s=round(previous_wall + time.perf_counter() - t0, 2))
     _analyse_and_write(module, exp_dir, records, meta)
-    gallery(out)
+    gallery(exp_dir.parent.parent)
     return exp_dir
+
+
+def _split_values(text: str) -> list[str]:
+    """``"1e-3,3e-4"`` -> ["1e-3", "3e-4"]; commas inside brackets stay (``[64,64],[128,128]`` is two tuples)."""
+    parts, depth, cur = [], 0, ""
+    for ch in text:
+        depth += (ch in "[(") - (ch in "])")
+        if ch == "," and depth == 0:
+            parts.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    return [*parts, cur.strip()]
+
+
+def parse_grid(system: str, items: Sequence[str], sets: Sequence[str] = ()) -> dict[str, list]:
+    """``["lr=1e-3,3e-4", "kl_weight=0.1,1"]`` -> {key: [typed values]}, each value parsed as ``--set`` parses it
+    (``core.config``), so an unknown key or a bad value is the same ConfigError, before anything runs."""
+    module = get_system(system).load()
+    grid: dict[str, list] = {}
+    set_keys = {item.split("=", 1)[0].strip() for item in sets if "=" in item}
+    for item in items:
+        key, _, text = item.partition("=")
+        key = key.strip()
+        values = _split_values(text) if text.strip() else []
+        if not key or not values or any(not v for v in values):
+            raise ConfigError(f"malformed --grid '{item}': expected key=value1,value2,..., e.g. "
+                              f"--grid lr=1e-3,3e-4")
+        if key in grid:
+            raise ConfigError(f"--grid names '{key}' twice; give all its values in one --grid {key}=v1,v2")
+        if key in set_keys:
+            raise ConfigError(f"'{key}' is both swept (--grid) and fixed (--set); drop one of them")
+        parsed = [C.parse_sets(module.Config, [f"{key}={v}"])[key] for v in values]
+        grid[key] = [list(v) if isinstance(v, tuple) else v for v in parsed]
+    return grid
+
+
+def _point_label(index: int, params: dict) -> str:
+    slug = ",".join(f"{k}={v}" for k, v in params.items())
+    slug = re.sub(r"[^A-Za-z0-9._=,+-]", "_", slug)[:60]
+    return f"p{index}-{slug}" if slug else f"p{index}"
+
+
+def run_sweep(system: str | None = None, grid: Sequence[str] = (), *, seeds: int | None = None,
+              preset: str | None = None, sets: Sequence[str] = (), out: Path | str = "runs", progress: bool = True,
+              executor: str = "auto", address: str | None = None, workers: int | None = None,
+              resume: Path | str | None = None) -> Path:
+    """Run ``system`` at every point of a config grid (the cartesian product of ``grid``'s ``key=v1,v2`` items)
+    for seeds 0..seeds-1; returns the sweep's folder.
+
+    Layout (like an experiment's, one run directory per grid point and seed)::
+
+        <out>/sweep-<system>/<time>/
+          sweep.json                  system, preset, sets, grid, points, runs (status, attempts), notes, wall time
+          results.json, results.csv   per grid point: its params, completed seeds, mean and std of every final
+                                      metric over the completed seeds
+          p<i>-<key=value,...>_s<seed>/   a run directory (config.json, metrics.jsonl, summary.json, ...)
+
+    Every point's config is resolved (defaults -> preset -> point -> --set) before anything runs, so a bad key or
+    value is a ConfigError up front. ``resume`` continues an existing sweep folder with its saved grid (pass no
+    system, grid, preset or sets): completed runs are kept, and a larger ``seeds`` adds seeds. Executors and
+    retries as in ``run_experiment``.
+    """
+    _check_workers(workers)
+    before = None
+    if resume is not None:
+        if system or grid or preset or sets:
+            raise ConfigError("--resume continues a sweep with its saved grid and config; drop SYSTEM, --grid, "
+                              "--preset and --set")
+        sweep_dir, before = _read_plan(Path(resume), "sweep.json", "a sweep directory", "athanor sweep")
+        system, preset, sets = before.get("system"), before.get("preset"), list(before.get("sets") or [])
+        points = [dict(p["params"]) for p in before.get("points", [])]
+        grid_meta = before.get("grid") or {}
+        if not system or not points:
+            raise ConfigError(f"{sweep_dir / 'sweep.json'} names no system or grid points; start a new sweep")
+    elif not system:
+        raise ConfigError("name a system to sweep (see `athanor list`) or pass --resume SWEEP_DIR")
+    spec = get_system(system)
+    if before is None:
+        grid_meta = parse_grid(system, grid, sets)
+        points = [dict(zip(grid_meta, combo, strict=True)) for combo in itertools.product(*grid_meta.values())]
+    module = spec.load()
+    for params in points:  # every point's config must resolve before any run starts
+        C.resolve(module.Config, module.PRESETS, preset, experiment=params, sets=sets, base=spec.overrides)
+    seeds = _seed_count(seeds, 1, None if before is None else int(before.get("seeds", 1)))
+    if resume is None:
+        out = Path(out)
+        try:
+            sweep_dir = unique_dir(out / f"sweep-{system}", timestamp()).resolve()
+        except OSError as e:
+            raise ConfigError(f"cannot create the sweep directory under {out} ({e.strerror or e}); pass a "
+                              f"writable folder with --out") from None
+    labels = [_point_label(i, params) for i, params in enumerate(points)]
+    plan = [(i, seed) for seed in range(seeds) for i in range(len(points))]
+    tasks = [{"key": f"{labels[i]}_s{seed}", "title": f"{system} {labels[i]} seed {seed}", "system": system,
+              "label": labels[i], "preset": preset, "overrides": points[i], "sets": list(sets), "seed": seed,
+              "run_dir": str(sweep_dir / f"{labels[i]}_s{seed}")} for i, seed in plan]
+    listing = [{"point": labels[i], "seed": seed, "dir": f"{labels[i]}_s{seed}"} for i, seed in plan]
+    meta = {"sweep": system, "system": system, "preset": preset, "sets": list(sets), "grid": grid_meta,
+            "points": [{"label": lab, "params": p} for lab, p in zip(labels, points, strict=True)], "seeds": seeds,
+            "created": before.get("created", now_iso()) if before else now_iso(), "runs": listing,
+            "status": "running", "wall_s": 0.0, "notes": [], "results": ["results.json", "results.csv"]}
+    if before:
+        meta["resumed"] = [*before.get("resumed", []), now_iso()]
+    write_json(sweep_dir / "sweep.json", meta)
+    t0 = time.perf_counter()
+    try:
+        entries, notes, mode = _run_all(tasks, executor=executor, address=address, workers=workers,
+                                        progress=progress)
+    except KeyboardInterrupt:
+        write_json(sweep_dir / "sweep.json", {**meta, "status": "interrupted"})
+        print(f"athanor: continue with: athanor sweep --resume {sweep_dir}", file=sys.stderr)
+        raise
+    for item, entry in zip(listing, entries, strict=True):
+        item.update(status=entry["status"], how=entry["how"], attempts=entry["attempts"])
+    previous_wall = float(before.get("wall_s") or 0.0) if before else 0.0
+    meta.update(status="completed", executor=mode, notes=notes,
+                wall_s=round(previous_wall + time.perf_counter() - t0, 2))
+    _write_sweep_results(sweep_dir, meta, entries)
+    write_json(sweep_dir / "sweep.json", meta)
+    return sweep_dir
+
+
+def _write_sweep_results(sweep_dir: Path, meta: dict, entries: list[dict]) -> list[dict]:
+    """results.json and results.csv: per grid point, the mean and std over completed seeds of each metric."""
+    import csv
+
+    import numpy as np
+
+    rows = []
+    for point in meta["points"]:
+        finals = [e["final"] for run, e in zip(meta["runs"], entries, strict=True)
+                  if run["point"] == point["label"] and e["status"] == "completed"]
+        names = sorted({k for f in finals for k in f})
+        values = {k: [float(f[k]) for f in finals if f.get(k) is not None] for k in names}
+        rows.append({"point": point["label"], "params": point["params"], "seeds": meta["seeds"],
+                     "completed": len(finals),
+                     "mean": {k: float(np.mean(v)) if v else None for k, v in values.items()},
+                     "std": {k: float(np.std(v)) if len(v) > 1 else None for k, v in values.items()}})
+    write_json(sweep_dir / "results.json", rows)
+    keys = list(meta["grid"]) or sorted({k for r in rows for k in r["params"]})
+    metrics = sorted({k for r in rows for k in r["mean"]})
+    with open(sweep_dir / "results.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["point", *keys, "completed", "seeds", *metrics])
+        for r in rows:
+            w.writerow([r["point"], *[r["params"].get(k) for k in keys], r["completed"], r["seeds"],
+                        *["" if r["mean"].get(m) is None else repr(r["mean"][m]) for m in metrics]])
+    return rows
+
+
+def sweep_table(sweep_dir: Path | str) -> str:
+    """The sweep's results as text: a legend of grid points, then one row per metric (mean over completed
+    seeds), one column per point."""
+    sweep_dir = Path(sweep_dir)
+    try:
+        rows = json.loads((sweep_dir / "results.json").read_text())
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"no readable results.json in {sweep_dir} ({e}); resume the sweep to finish it") from None
+    lines = [f"{r['point']}: {r['completed']}/{r['seeds']} seeds completed" for r in rows]
+    metrics = sorted({k for r in rows for k in r["mean"]})
+    ids = [r["point"].split("-", 1)[0] for r in rows]
+    width = max([len(m) for m in metrics] + [6])
+    lines += ["", f"{'metric (mean)':<{width}}  " + "  ".join(f"{i:>10}" for i in ids)]
+    for m in metrics:
+        cells = [r["mean"].get(m) for r in rows]
+        lines.append(f"{m:<{width}}  " + "  ".join(f"{'-' if v is None else format(v, '.4g'):>10}" for v in cells))
+    return "\n".join(lines)
 
 
 def _analyse_and_write(module: Any, exp_dir: Path, records: list[RunRecord], meta: dict) -> None:

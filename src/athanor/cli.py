@@ -48,10 +48,28 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("experiment", help="run an experiment: several runs, a comparison, claims")
     s.add_argument("name")
-    s.add_argument("--scale", default="quick", choices=["tiny", "quick", "full"])
+    s.add_argument("--scale", default=None, choices=["tiny", "quick", "full"], help="default: quick")
     s.add_argument("--seeds", type=int, default=None,
                    help="seeds per run (default: the experiment's own count for the scale, else 1)")
     s.add_argument("--out", default="runs")
+    s.add_argument("--resume", metavar="EXP_DIR", default=None,
+                   help="finish an experiment folder: keep completed runs, continue or restart the others; a "
+                        "larger --seeds adds seeds")
+    _executor_args(s)
+    s.add_argument("--quiet", action="store_true")
+
+    s = sub.add_parser("sweep", help="one system over a config grid and seeds, as parallel runs")
+    s.add_argument("system", nargs="?")
+    s.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
+                   help="values of one config key; several --grid make their cartesian product")
+    s.add_argument("--seeds", type=int, default=None, help="seeds per grid point (default: 1)")
+    s.add_argument("--preset", default=None, help="tiny | quick | full (default: the paper's settings)")
+    s.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override for every grid point")
+    s.add_argument("--out", default="runs")
+    s.add_argument("--resume", metavar="SWEEP_DIR", default=None,
+                   help="finish a sweep folder with its saved grid; a larger --seeds adds seeds")
+    _executor_args(s)
     s.add_argument("--quiet", action="store_true")
 
     s = sub.add_parser("report", help="(re)build report.html for run or experiment directories")
@@ -93,6 +111,16 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--out", required=True, metavar="FILE.png")
     d.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
+
+
+def _executor_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--executor", default="auto", choices=["auto", "local", "ray"],
+                   help="auto (default): Ray tasks when Ray is installed (the dist extra) and several runs are to "
+                        "be made on several cores; local: one after another in this process")
+    p.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="run on this Ray cluster (implies --executor ray); --out must be a shared path")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="runs at once under Ray (default: one per core here, or as the cluster schedules)")
 
 
 def _data_spec_args(p: argparse.ArgumentParser) -> None:
@@ -172,10 +200,28 @@ def _experiment(args) -> int:
     from athanor.api import run_experiment
     from athanor.core.claims import format_table, load
 
-    exp_dir = run_experiment(args.name, scale=args.scale, seeds=args.seeds, out=args.out,
-                             progress=not args.quiet)
+    exp_dir = run_experiment(args.name, scale=args.scale, seeds=args.seeds, out=args.out, progress=not args.quiet,
+                             executor=args.executor, address=args.ray_address, workers=args.workers,
+                             resume=args.resume)
     print(format_table(load(exp_dir)))
     print(f"report: {exp_dir / 'report.html'}")
+    return 0
+
+
+def _sweep(args) -> int:
+    from athanor.api import run_sweep, sweep_table
+
+    if args.resume and (args.system or args.grid or args.sets or args.preset):
+        raise ConfigError("--resume continues a sweep with its saved grid and config; drop SYSTEM, --grid, --preset "
+                          "and --set")
+    if not args.resume and not args.system:
+        raise ConfigError("name a system to sweep (see `athanor list`) or pass --resume SWEEP_DIR")
+    sweep_dir = run_sweep(args.system, args.grid, seeds=args.seeds, preset=args.preset, sets=args.sets,
+                          out=args.out, progress=not args.quiet, executor=args.executor, address=args.ray_address,
+                          workers=args.workers, resume=args.resume)
+    print(sweep_table(sweep_dir))
+    print(f"results: {sweep_dir / 'results.csv'}")
+    print(sweep_dir)
     return 0
 
 
@@ -298,7 +344,8 @@ def _data(args) -> int:
     return 0
 
 
-COMMANDS = {"list": _list, "run": _run, "experiment": _experiment, "report": _report, "claims": _claims,
+COMMANDS = {"list": _list, "run": _run, "experiment": _experiment, "sweep": _sweep, "report": _report,
+            "claims": _claims,
             "tour": _tour, "bench": _bench,
             "data": _data}
 
