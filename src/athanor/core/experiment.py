@@ -6,7 +6,8 @@ An experiment module (``athanor/experiments/<name>.py``, registered in ``experim
     SOURCE: str                                    the title of the writing it reproduces
     runs(scale) -> list[RunSpec]                   which systems, with which overrides
     analyse(records, scale) -> Analysis            claims, comparison artifacts, notes
-    SEEDS: {scale: int}                            optional: the seed count a scale is meant for (default 1)
+    SEEDS: {scale: int}                            the seed count each scale is meant for (``full`` at least 3)
+    KEY_FIGURE: str                                the artifact the gallery shows for the experiment
 
 ``athanor.api.run_experiment`` runs every RunSpec for every seed through the one run loop into
 ``<exp_dir>/<label>_s<seed>/`` and hands the records to ``analyse``. A run that fails (for example a non-finite
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +52,30 @@ class Analysis:
 
 
 def metric(records: Sequence[RunRecord], label: str, key: str) -> list[float]:
-    """The final value of ``key`` for every seed of ``label`` (NaN where missing or failed)."""
+    """The final value of ``key`` for every seed of ``label``, in seed order (NaN where missing or failed)."""
     return [float(r.final[key]) if r.final.get(key) is not None else math.nan
-            for r in records if r.spec.label == label]
+            for r in sorted(records, key=lambda r: r.seed) if r.spec.label == label]
+
+
+def seeds_of(records: Sequence[RunRecord]) -> list[int]:
+    """Every seed any run of the experiment used, ascending."""
+    return sorted({r.seed for r in records})
+
+
+def paired(records: Sequence[RunRecord], fn: Callable[[Mapping[str, dict]], float]) -> list[float]:
+    """``fn(finals)`` for every seed, ``finals`` mapping each label to that seed's final metrics ({} for a failed
+    run): the per-seed value of a claim's check, e.g. ``lambda f: f["gan-mbd"]["bins"] - f["gan"]["bins"]``.
+    A seed whose value cannot be computed (a missing metric, a failed run, a division by zero) gives NaN, which
+    makes the check inconclusive rather than silently dropping the seed."""
+    out = []
+    for seed in seeds_of(records):
+        finals = {r.spec.label: r.final for r in records if r.seed == seed}
+        try:
+            value = float(fn(finals))
+        except (KeyError, TypeError, ValueError, ZeroDivisionError):
+            value = math.nan
+        out.append(value)
+    return out
 
 
 def mean(records: Sequence[RunRecord], label: str, key: str) -> float:
