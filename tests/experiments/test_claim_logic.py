@@ -1,4 +1,7 @@
-"""The experiments' claim logic on hand-made final metrics: each claim flips with the numbers it reads."""
+"""The experiments' claim logic on hand-made final metrics: each claim flips with the numbers it reads.
+
+The records repeat the same numbers on three seeds (a zero-width interval, so each check is decided); the rule's
+intervals themselves are tested in tests/core/test_claims.py."""
 
 from pathlib import Path
 
@@ -9,25 +12,39 @@ COLOURS = ("Red", "RedBlue", "BlueRed", "Blue", "Green")
 DIGITS = ("0A", "0B", "1", "2", "3", "4")
 
 
-def _gen_record(label, **final):
-    return RunRecord(RunSpec(label, label), 0, Path("/nonexistent"), final)
+SEEDS = (0, 1, 2)
 
 
-def _post_like():
+def _gen_record(label, seed=0, **final):
+    return RunRecord(RunSpec(label, label), seed, Path("/nonexistent"), final)
+
+
+def _set(records, label, **final):
+    for r in records:
+        if r.spec.label == label:
+            r.final.update(final)
+    return records
+
+
+def _post_like(seeds=SEEDS):
+    return [r for seed in seeds for r in _one_seed(seed)]
+
+
+def _one_seed(seed):
     """Numbers shaped like the post's findings."""
     base = {d: 5.0 for d in DIGITS}
     vae = {"tv": 0.05, "bins_covered": 30.0, "mean_error": 5.0,
            **{f"error_digit_{d}": e for d, e in {**base, "3": 9.0, "4": 12.0}.items()}}
     diff_colours = {"Red": 3.0, "RedBlue": 20.0, "BlueRed": 18.0, "Blue": 4.0, "Green": 3.0}
     return [
-        _gen_record("oracle", tv=0.01, bins_covered=30.0, mean_error=0.0),
-        _gen_record("vae", **vae),
-        _gen_record("gan", tv=0.8, bins_covered=3.0, mean_error=20.0),
-        _gen_record("gan-mbd", tv=0.6, bins_covered=12.0, mean_error=60.0),
-        _gen_record("autoregressive", tv=0.4, bins_covered=25.0, mean_error=60.0),
-        _gen_record("diffusion", tv=0.1, bins_covered=30.0, mean_error=10.0,
+        _gen_record("oracle", seed, tv=0.01, bins_covered=30.0, mean_error=0.0),
+        _gen_record("vae", seed, **vae),
+        _gen_record("gan", seed, tv=0.8, bins_covered=3.0, mean_error=20.0),
+        _gen_record("gan-mbd", seed, tv=0.6, bins_covered=12.0, mean_error=60.0),
+        _gen_record("autoregressive", seed, tv=0.4, bins_covered=25.0, mean_error=60.0),
+        _gen_record("diffusion", seed, tv=0.1, bins_covered=30.0, mean_error=10.0,
                     **{f"error_colour_{c}": v for c, v in diff_colours.items()}),
-        _gen_record("flow", tv=0.1, bins_covered=30.0, mean_error=1.0),
+        _gen_record("flow", seed, tv=0.1, bins_covered=30.0, mean_error=1.0),
     ]
 
 
@@ -42,10 +59,10 @@ def test_generative_claims_follow_the_numbers():
     assert set(_verdicts(generative._claims(records, "tiny")).values()) == {"inconclusive"}
 
     flipped = _post_like()
-    flipped[2].final["bins_covered"] = 28.0  # GAN does not collapse; MBD no longer adds coverage
-    flipped[1].final["tv"] = 0.5  # VAE is no longer best
-    flipped[5].final.update({"error_colour_RedBlue": 0.0, "error_colour_BlueRed": 0.0, "error_colour_Red": 0.0,
-                             "error_colour_Blue": 0.0, "error_colour_Green": 0.0})  # a tie is not a finding
+    _set(flipped, "gan", bins_covered=28.0)  # GAN does not collapse; MBD no longer adds coverage
+    _set(flipped, "vae", tv=0.5)  # VAE is no longer best
+    _set(flipped, "diffusion", error_colour_RedBlue=0.0, error_colour_BlueRed=0.0, error_colour_Red=0.0,
+         error_colour_Blue=0.0, error_colour_Green=0.0)  # a tie is not a finding
     v = _verdicts(generative._claims(flipped, "full"))
     assert v["gan_mode_collapse"] == "not_reproduced"
     assert v["mbd_coverage_up_quality_down"] == "not_reproduced"
@@ -56,7 +73,7 @@ def test_generative_claims_follow_the_numbers():
 
 def test_missing_metric_is_inconclusive_not_a_verdict():
     records = _post_like()
-    del records[1].final["error_digit_4"]  # the VAE drew no 4s
+    del records[1].final["error_digit_4"]  # the VAE of seed 0 drew no 4s
     v = _verdicts(generative._claims(records, "full"))
     assert v["vae_rare_digits_worse"] == "inconclusive"
     records = [r for r in _post_like() if r.spec.label != "diffusion"]  # the diffusion run failed
@@ -64,17 +81,33 @@ def test_missing_metric_is_inconclusive_not_a_verdict():
     assert v["diffusion_covers_all"] == "inconclusive"
 
 
+def test_one_seed_leans_but_decides_nothing():
+    claims = generative._claims(_post_like(seeds=(0,)), "full")
+    assert {c.verdict for c in claims} == {"inconclusive"}
+    assert {c.leans for c in claims} == {"reproduced"}
+
+
+def test_mbd_claim_reads_the_interval_of_paired_differences():
+    records = _post_like()
+    for seed, bins in zip(SEEDS, (5.0, 9.0, 4.0), strict=True):  # MBD beats GAN (3 bins) by 2, 6 and 1 bins
+        _set([r for r in records if r.seed == seed], "gan-mbd", bins_covered=bins)
+    c = {c.id: c for c in generative._claims(records, "full")}["mbd_coverage_up_quality_down"]
+    # differences 2, 6, 1: mean 3, s = 2.646, half-width 4.303 * 2.646 / sqrt(3) = 6.57 -> straddles 0
+    assert c.verdict == "inconclusive" and c.leans == "reproduced"
+    assert c.checks[0]["per_seed"] == [2.0, 6.0, 1.0] and c.checks[0]["ci"][0] < 0 < c.checks[0]["ci"][1]
+
+
 def test_vae_kl_claims():
     def rec(label, **final):
-        return RunRecord(RunSpec("vae", label), 0, Path("/nonexistent"), final)
+        return [RunRecord(RunSpec("vae", label), seed, Path("/nonexistent"), dict(final)) for seed in SEEDS]
 
-    good = [rec("vae-element", kl=2.0, recon_mse=0.02, z_var=1.0, z_mean_abs=0.05),
-            rec("vae-batch", kl=60.0, recon_mse=0.005, z_var=0.9, z_mean_abs=0.05)]
+    good = rec("vae-element", kl=2.0, recon_mse=0.02, z_var=1.0, z_mean_abs=0.05) + \
+        rec("vae-batch", kl=60.0, recon_mse=0.005, z_var=0.9, z_mean_abs=0.05)
     v = _verdicts(vae_kl.analyse(good, "quick").claims)
     assert v == {"analytic_equals_monte_carlo": "reproduced", "batch_kl_matches_prior_in_aggregate": "reproduced",
                  "element_kl_costs_reconstruction": "reproduced"}
-    bad = [rec("vae-element", kl=2.0, recon_mse=0.002, z_var=1.0, z_mean_abs=0.05),
-           rec("vae-batch", kl=3.0, recon_mse=0.005, z_var=0.1, z_mean_abs=0.05)]
+    bad = rec("vae-element", kl=2.0, recon_mse=0.002, z_var=1.0, z_mean_abs=0.05) + \
+        rec("vae-batch", kl=3.0, recon_mse=0.005, z_var=0.1, z_mean_abs=0.05)
     v = _verdicts(vae_kl.analyse(bad, "quick").claims)
     assert v["batch_kl_matches_prior_in_aggregate"] == "not_reproduced"
     assert v["element_kl_costs_reconstruction"] == "not_reproduced"

@@ -15,7 +15,7 @@ def rec(label, seed=0, **final):
     return RunRecord(RunSpec(SYSTEM[label], label), seed, Path("/nonexistent"), {"episodes": 100.0, **final})
 
 
-def post_like(seeds=(0, 1)):
+def post_like(seeds=(0, 1, 2)):
     """Numbers shaped like the post: DDPG best and on the circle, AWR's std high, discrete multimodal."""
     out = []
     for s in seeds:
@@ -53,7 +53,7 @@ def test_post_like_numbers_reproduce_every_claim():
     ("awr", {"awr_std": 0.05}, "awr_std_stays_high"),
     ("ddpg", {"circle_frac": 0.85}, "ddpg_actions_on_circle"),
     ("awr", {"circle_frac": 0.99}, "ddpg_actions_on_circle"),
-    ("awr", {"success": 0.88}, "ddpg_beats_awr"),
+    ("awr", {"success": 0.95}, "ddpg_beats_awr"),  # DDPG below AWR on every seed
     ("awr-discrete", {"modes": 1.2}, "discrete_awr_multimodal"),
     ("awr-discrete", {"circle_frac": 0.5}, "discrete_awr_multimodal"),
     ("awr-beta100", {"success": 0.25}, "temperature_narrows_not_closes"),  # no better than beta 10
@@ -69,25 +69,23 @@ def test_each_claim_flips_with_its_numbers(label, change, claim):
 
 def test_ddpg_gap_must_exceed_the_seed_spread():
     records = post_like()
-    # the same means, but the DDPG seeds disagree wildly: the gap is inside two standard errors
+    # DDPG's seeds disagree wildly (0.35, 0.99, 0.99 vs AWR's 0.30-0.32): the interval of the gap straddles 0
     edit([r for r in records if r.seed == 0], "ddpg", success=0.35)
-    edit([r for r in records if r.seed == 1], "ddpg", success=0.99)
-    se = offline_rl.success_gap_se(records, "ddpg", "awr")
-    assert se > 0.2
-    assert verdicts(records)["ddpg_beats_awr"] == "not_reproduced"
+    edit([r for r in records if r.seed > 0], "ddpg", success=0.99)
+    c = {c.id: c for c in offline_rl._claims(records, "full")}["ddpg_beats_awr"]
+    assert c.verdict == "inconclusive" and c.leans == "reproduced"
+    assert c.checks[0]["ci"][0] < 0 < c.checks[0]["ci"][1]
 
 
-def test_binomial_error_is_the_floor_with_one_seed():
-    records = post_like(seeds=(0,))
-    se = offline_rl.success_gap_se(records, "ddpg", "awr")
-    assert se == pytest.approx(math.sqrt(0.9 * 0.1 / 100 + 0.3 * 0.7 / 100))
+def test_one_seed_is_inconclusive():
+    v = verdicts(post_like(seeds=(0,)))
+    assert set(v.values()) == {"inconclusive"}
 
 
-def test_tanh_clip_bound_and_no_power_case():
-    t = offline_rl.tanh_clip_test(post_like())
-    p = (0.905 + 0.885) / 2
-    assert t["bound"] == pytest.approx(2 * math.sqrt(2 * p * (1 - p) / 200))
-    assert t["diff"] == pytest.approx(0.02)
+def test_tanh_clip_band_and_no_power_case():
+    band = offline_rl.tanh_clip_band(post_like())
+    p = (0.91 + 0.89) / 2  # means over seeds of 0.90 + 0.01 s and 0.88 + 0.01 s
+    assert band == pytest.approx(2 * math.sqrt(2 * p * (1 - p) / 100))
     never = edit(post_like(), "ddpg", success_tanh=0.0, success_clip=0.0)
     assert verdicts(never)["tanh_equals_clip"] == "inconclusive"
     always = edit(post_like(), "ddpg", success_tanh=1.0, success_clip=1.0)

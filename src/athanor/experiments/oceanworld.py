@@ -6,21 +6,22 @@ start, ``batch`` per generation, ``steps`` generations): random sampling, greedy
 genomes (``start_seed`` 0 and 1: 5x5 blocks with different muscle/drag bits), novelty search (passive 32x32
 archive), MAP-Elites seeded with random genomes, and MAP-Elites seeded by ``ns_generations`` of novelty search.
 
-Claims (thresholds fixed here, before any run; with several seeds each one must hold on every seed for 1 and 4,
-on the mean over seeds for 2 and 3):
+Claims (thresholds fixed here, before any run). Each check is a per-seed quantity judged by its 95% t interval
+over seeds (``core/claims.py``: reproduced when the interval clears the threshold, inconclusive when it straddles
+it; one seed is always inconclusive); differences are paired within a seed:
 - greedy_local_optima: the two greedy runs end at different local optima. Measured per run: the final parent's
   grid cell and fitness, and ``stalled_fraction`` = generations since the parent last improved / generations.
-  Holds if the parents lie in different cells of the 32x32 descriptor grid or their fitness differs by at least
-  10% of the larger |fitness|, AND both runs made no improvement over at least their last 20% of generations
-  (a run still climbing has not reached an optimum yet).
-- novelty_spreads: novelty search's passive-archive coverage is at least 2x random sampling's coverage at equal
+  Checks: "different optimum" per seed, 1 if the parents lie in different cells of the 32x32 descriptor grid or
+  their fitness differs by at least 10% of the larger |fitness|, else 0, must be >= 1 (so every seed must show it);
+  and the smaller stalled_fraction of the two runs >= 0.2 (a run still climbing has not reached an optimum yet).
+- novelty_spreads: novelty search's passive-archive coverage / random sampling's coverage >= 2 at equal
   evaluations.
-- seeded_mapelites_better: MAP-Elites seeded by novelty search ends with strictly higher coverage AND strictly
-  higher QD-score than MAP-Elites seeded randomly, at equal evaluations.
-- small_are_fastest: in the ns-mapelites archive, at least 60% of the 10 fittest elites have node fraction < 0.5
-  (under 50 nodes), AND that share exceeds the share of all filled cells with node fraction < 0.5 (so it is not
-  merely where the archive happens to be full).
-A claim whose runs differ in evaluations is inconclusive (its measured values are missing).
+- seeded_mapelites_better: coverage and QD-score of MAP-Elites seeded by novelty search minus those of MAP-Elites
+  seeded randomly, both > 0, at equal evaluations.
+- small_are_fastest: in the ns-mapelites archive, the share of the 10 fittest elites with node fraction < 0.5
+  (under 50 nodes) >= 0.6, AND that share minus the share of all filled cells with node fraction < 0.5 > 0 (so it
+  is not merely where the archive happens to be full).
+A claim whose runs differ in evaluations is inconclusive.
 
 Figures: archive heatmaps over time (the runs' stored snapshots), QD-score / coverage / max-fitness curves
 against evaluations, the 3x3 grid of elite videos from the ns-mapelites archive (small / medium / large x
@@ -38,11 +39,13 @@ import numpy as np
 
 from athanor.core import config as C
 from athanor.core.artifacts import Heatmap
-from athanor.core.claims import judge
-from athanor.core.experiment import Analysis, RunSpec, first_run, mean, metric, per_seed
+from athanor.core.claims import Check, claim
+from athanor.core.experiment import Analysis, RunSpec, first_run, metric, paired, seeds_of
 
 SUMMARY = "greedy search, novelty search and MAP-Elites (random vs novelty-seeded) on soft swimming creatures"
 SOURCE = "Quality Diversity: Evolving Ocean Creatures"
+SEEDS = {"tiny": 1, "quick": 1, "full": 3}
+KEY_FIGURE = "archives_over_time"
 
 RUNS = (
     ("ocean-random", "random", {}),
@@ -63,77 +66,62 @@ def runs(scale: str) -> list[RunSpec]:
     return [RunSpec(system, label, overrides) for system, label, overrides in RUNS]
 
 
-def _seeds(records, label):
-    return sorted({r.seed for r in records if r.spec.label == label})
-
-
-def _final(records, label, seed):
-    for r in records:
-        if r.spec.label == label and r.seed == seed:
-            return r.final
-    return {}
-
-
 def _equal_evaluations(records, labels) -> bool:
     evals = [v for label in labels for v in metric(records, label, "evaluations")]
     return bool(evals) and all(math.isfinite(v) for v in evals) and len(set(evals)) == 1
 
 
-def _greedy_claim(records, scale):
-    rows, holds = [], True
-    seeds = sorted(set(_seeds(records, "greedy-a")) & set(_seeds(records, "greedy-b")))
-    for seed in seeds:
-        a, b = _final(records, "greedy-a", seed), _final(records, "greedy-b", seed)
-        keys = ("parent_cell", "parent_fitness", "stalled_fraction")
-        if not all(isinstance(x.get(k), float) for x in (a, b) for k in keys):
-            rows.append({"seed": seed, "gap": math.nan})
-            continue
-        fa, fb = a["parent_fitness"], b["parent_fitness"]
-        gap = abs(fa - fb) / max(abs(fa), abs(fb), 1e-12)
-        other_cell = a["parent_cell"] != b["parent_cell"]
-        stalled = min(a["stalled_fraction"], b["stalled_fraction"])
-        holds &= (other_cell or gap >= FITNESS_GAP) and stalled >= STALL_MIN
-        rows.append({"seed": seed, "cell_a": a["parent_cell"], "cell_b": b["parent_cell"],
-                         "fitness_a": fa, "fitness_b": fb, "gap": gap,
-                         "stalled_a": a["stalled_fraction"], "stalled_b": b["stalled_fraction"]})
-    measured = rows if rows else math.nan
-    return judge("greedy_local_optima",
-                 "Greedy search from different start genomes ends at different local optima.",
-                 "parent_cell, parent_fitness, stalled_fraction",
-                 f"different cell or fitness gap >= {FITNESS_GAP:.0%}; both stalled >= {STALL_MIN:.0%} of generations",
-                 measured, bool(rows) and holds, scale)
+def _greedy_optimum(f) -> float:
+    """1 when the two greedy parents are different optima (other cell, or fitness gap >= FITNESS_GAP), else 0."""
+    a, b = f["greedy-a"], f["greedy-b"]
+    fa, fb = a["parent_fitness"], b["parent_fitness"]
+    gap = abs(fa - fb) / max(abs(fa), abs(fb), 1e-12)
+    return float(a["parent_cell"] != b["parent_cell"] or gap >= FITNESS_GAP)
+
+
+def _greedy_context(f) -> dict:
+    a, b = f.get("greedy-a", {}), f.get("greedy-b", {})
+    return {"cell_a": a.get("parent_cell"), "cell_b": b.get("parent_cell"), "fitness_a": a.get("parent_fitness"),
+            "fitness_b": b.get("parent_fitness"), "stalled_a": a.get("stalled_fraction"),
+            "stalled_b": b.get("stalled_fraction")}
 
 
 def _claims(records, scale):
-    out = [_greedy_claim(records, scale)]
+    def check(name, fn, op, threshold):
+        return Check(name, paired(records, fn), op, threshold)
+
+    greedy = [check("different optimum (other cell or fitness gap >= 10%; 1 or 0)", _greedy_optimum, ">=", 1),
+              check("min stalled_fraction(greedy-a, greedy-b)",
+                    lambda f: min(f["greedy-a"]["stalled_fraction"], f["greedy-b"]["stalled_fraction"]), ">=",
+                    STALL_MIN)]
+    context = {seed: _greedy_context({r.spec.label: r.final for r in records if r.seed == seed})
+               for seed in seeds_of(records)}
+    out = [claim("greedy_local_optima",
+                 "Greedy search from different start genomes ends at different local optima.",
+                 greedy, scale,
+                 measured={**{c.name: list(c.values) for c in greedy}, "per_seed": context})]
     fair = _equal_evaluations(records, ("random", "novelty"))
-    nov, rnd = mean(records, "novelty", "passive_coverage"), mean(records, "random", "coverage")
-    ratio = nov / rnd if rnd > 0 else math.nan
-    out.append(judge("novelty_spreads",
+    out.append(claim("novelty_spreads",
                      "Novelty search spreads over descriptor space: its coverage is well above random sampling's "
-                     "for equal evaluations.", "passive_coverage / coverage",
-                     f"novelty >= {SPREAD_RATIO:g} x random",
-                     {"novelty": nov if fair else math.nan, "random": rnd if fair else math.nan, "ratio": ratio},
-                     ratio >= SPREAD_RATIO, scale))
+                     "for equal evaluations.",
+                     [check("passive_coverage(novelty) / coverage(random)",
+                            lambda f: f["novelty"]["passive_coverage"] / f["random"]["coverage"], ">=", SPREAD_RATIO)],
+                     scale, valid=fair, why_invalid="the runs spent different numbers of evaluations"))
     fair = _equal_evaluations(records, ("mapelites", "ns-mapelites"))
-    m = {label: {k: mean(records, label, k) if fair else math.nan for k in ("coverage", "qd_score")}
-         for label in ("mapelites", "ns-mapelites")}
-    ns, me = m["ns-mapelites"], m["mapelites"]
-    out.append(judge("seeded_mapelites_better",
+    out.append(claim("seeded_mapelites_better",
                      "MAP-Elites seeded from novelty search reaches higher coverage and QD-score than MAP-Elites "
-                     "seeded randomly, for the same number of evaluations.", "coverage, qd_score",
-                     "ns-mapelites > mapelites on both",
-                     {"ns_coverage": ns["coverage"], "me_coverage": me["coverage"], "ns_qd_score": ns["qd_score"],
-                      "me_qd_score": me["qd_score"]},
-                     ns["coverage"] > me["coverage"] and ns["qd_score"] > me["qd_score"], scale))
-    top = metric(records, "ns-mapelites", "top_small_fraction")
-    base = metric(records, "ns-mapelites", "filled_small_fraction")
-    measured = {k: per_seed(records, "ns-mapelites", k) for k in ("top_small_fraction", "filled_small_fraction")}
-    out.append(judge("small_are_fastest", "The fastest elites are among the small creatures.",
-                     "top_small_fraction (10 fittest cells), filled_small_fraction",
-                     f">= {TOP_SMALL_MIN:.0%} of the top 10 have node fraction < 0.5, and more than the filled "
-                     "cells' share", measured,
-                     bool(top) and all(t >= TOP_SMALL_MIN and t > b for t, b in zip(top, base, strict=True)), scale))
+                     "seeded randomly, for the same number of evaluations.",
+                     [check("coverage(ns-mapelites) - coverage(mapelites)",
+                            lambda f: f["ns-mapelites"]["coverage"] - f["mapelites"]["coverage"], ">", 0),
+                      check("qd_score(ns-mapelites) - qd_score(mapelites)",
+                            lambda f: f["ns-mapelites"]["qd_score"] - f["mapelites"]["qd_score"], ">", 0)],
+                     scale, valid=fair, why_invalid="the runs spent different numbers of evaluations"))
+    out.append(claim("small_are_fastest", "The fastest elites are among the small creatures.",
+                     [check("top_small_fraction(ns-mapelites)", lambda f: f["ns-mapelites"]["top_small_fraction"],
+                            ">=", TOP_SMALL_MIN),
+                      check("top_small_fraction - filled_small_fraction (ns-mapelites)",
+                            lambda f: f["ns-mapelites"]["top_small_fraction"]
+                            - f["ns-mapelites"]["filled_small_fraction"], ">", 0)], scale))
     return out
 
 
