@@ -102,3 +102,46 @@ def test_bench_takes_set_and_starts_like_a_run():
     assert r["system"] == "oracle" and r["sets"] == ["lr=0.001"] and r["compile_s"] >= 0
     assert r["throughput"] == {"unit": "updates", "per_s": r["steps_per_s"]} and r["runtime"]["framework"] == "jax"
     assert r["git_sha"] is None or len(r["git_sha"]) == 40
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["sweep", "vae", "--grid", "kl_wieght=1,2"], "did you mean 'kl_weight'"),
+    (["sweep", "vae", "--grid", "kl_weight"], "malformed --grid 'kl_weight'"),
+    (["sweep", "vae", "--grid", "kl_weight=0.1,,1"], "malformed --grid"),
+    (["sweep", "vae", "--grid", "kl_weight=0.1,heavy"], "config key 'kl_weight' expects float, got 'heavy'"),
+    (["sweep", "vae", "--preset", "tiny", "--grid", "steps=-10,10"], "below its minimum"),
+    (["sweep", "vae", "--grid", "lr=1e-3", "--set", "lr=1e-4"], "both swept (--grid) and fixed (--set)"),
+    (["sweep"], "name a system to sweep"),
+    (["sweep", "vae", "--resume", "/nonexistent"], "drop SYSTEM, --grid, --preset and --set"),
+    (["sweep", "--resume", "/nonexistent"], "is not a sweep directory"),
+    (["sweep", "vae", "--seeds", "0"], "--seeds must be at least 1"),
+    (["sweep", "vae", "--workers", "0"], "--workers must be at least 1"),
+    (["sweep", "vae", "--executor", "local", "--ray-address", "127.0.0.1:1"], "drop --executor local"),
+    (["experiment", "vae-kl", "--resume", "/nonexistent"], "is not an experiment directory"),
+    (["experiment", "vae-kl", "--executor", "dask"], "invalid choice: 'dask'"),
+])
+def test_sweep_and_executor_usage_errors_exit_2(args, needle):
+    p = athanor(*args)
+    assert p.returncode == 2, (p.returncode, p.stderr)
+    assert needle in p.stderr
+    assert "Traceback" not in p.stderr
+
+
+def test_resume_of_a_folder_that_is_not_an_experiment(tmp_path):
+    p = athanor("run", "oracle", "--preset", "tiny", "--quiet", "--out", str(tmp_path), "--stop-after", "10")
+    run_dir = p.stdout.strip().splitlines()[-1]
+    for args in (["experiment", "vae-kl", "--resume", run_dir], ["sweep", "--resume", run_dir]):
+        p = athanor(*args)
+        assert p.returncode == 2 and "is not a" in p.stderr and "Traceback" not in p.stderr, p.stderr
+        assert "pass the folder that" in p.stderr
+
+
+def test_sweep_in_process_prints_the_table(tmp_path):
+    p = athanor("sweep", "oracle", "--preset", "tiny", "--grid", "lr=1e-3", "--executor", "local", "--quiet",
+                "--out", str(tmp_path))
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.strip().splitlines()
+    sweep_dir = Path(lines[-1])
+    assert sweep_dir.parent.name == "sweep-oracle" and "p0-lr=0.001: 1/1 seeds completed" in lines[0]
+    assert any(line.startswith("tv ") for line in lines)
+    assert (sweep_dir / "results.csv").is_file() and (sweep_dir / "p0-lr=0.001_s0" / "report.html").is_file()

@@ -139,8 +139,9 @@ def _read_plan(path: Path, meta_file: str, what: str, command: str) -> tuple[Pat
         if not isinstance(meta, dict) or not isinstance(meta.get("runs"), list):
             raise ValueError(f"{meta_file} has no run list")
     except (OSError, ValueError) as e:
-        raise ConfigError(f"--resume {path} is not {what} (no readable {meta_file}: {e}); pass the folder that "
-                          f"`{command}` printed") from None
+        why = f"no readable {meta_file}: {e.strerror}" if isinstance(e, OSError) else f"{meta_file}: {e}"
+        raise ConfigError(f"--resume {path} is not {what} ({why}); pass the folder that `{command}` printed") \
+            from None
     return path.resolve(), meta
 
 
