@@ -275,13 +275,15 @@ def _claims(args) -> int:
 
 
 def _tour(args) -> int:
-    from athanor.api import run_experiment
-    from athanor.experiments import EXPERIMENTS
+    from athanor.tour import run_tour
 
-    for name in EXPERIMENTS:
-        print(run_experiment(name, scale=args.scale, out=args.out, progress=not args.quiet))
-    print(f"gallery: {Path(args.out) / 'index.html'}")
-    return 0
+    # executor options, where the tour's parser offers them, go to every experiment unchanged
+    given = {"executor": getattr(args, "executor", None), "address": getattr(args, "ray_address", None),
+             "workers": getattr(args, "workers", None)}
+    result = run_tour(args.scale, out=args.out, progress=not args.quiet,
+                      **{k: v for k, v in given.items() if v is not None})
+    print(result.summary())
+    return 0 if result.ok else 1
 
 
 def _bench(args) -> int:
