@@ -9,7 +9,8 @@ from athanor.api import run_experiment
 from athanor.experiments import EXPERIMENTS, get_experiment
 from athanor.systems import SYSTEMS
 
-CLAIM_KEYS = {"id", "statement", "metric", "threshold", "measured", "verdict"}
+CLAIM_KEYS = {"id", "statement", "metric", "threshold", "measured", "verdict", "seeds", "interval", "rule", "leans",
+              "reason", "checks"}
 
 
 @pytest.mark.parametrize("name", sorted(EXPERIMENTS))
@@ -21,7 +22,9 @@ def test_experiment_module_exports(name):
         specs = module.runs(scale)
         assert specs and all(s.system in SYSTEMS for s in specs), "every run names a registered system"
         assert len({s.label for s in specs}) == len(specs), "labels name run directories: they must be unique"
-    assert set(getattr(module, "SEEDS", {})) <= {"tiny", "quick", "full"}
+    assert set(module.SEEDS) <= {"tiny", "quick", "full"}
+    assert module.SEEDS["full"] >= 3, "a full-scale claim is judged over at least three seeds"
+    assert isinstance(module.KEY_FIGURE, str)
 
 
 @pytest.mark.parametrize("name", sorted(EXPERIMENTS))
@@ -34,6 +37,8 @@ def test_tiny_experiment(name, tmp_path):
         assert (exp_dir / run["dir"] / "report.html").is_file()
     claims = json.loads((exp_dir / "claims.json").read_text())
     assert claims and all(set(c) == CLAIM_KEYS for c in claims)
+    for c in claims:
+        assert c["reason"] and all(len(k["per_seed"]) == 1 for k in c["checks"] if not k["once"])
     assert {c["verdict"] for c in claims} == {"inconclusive"}  # tiny is inconclusive by construction
     assert len({c["id"] for c in claims}) == len(claims)
     html = (exp_dir / "report.html").read_text()
