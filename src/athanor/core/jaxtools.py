@@ -12,15 +12,42 @@ system's ``step`` is made of.
 - ``save_state`` / ``load_state``: Flax msgpack bytes of a pytree, restored into a template of the same
   structure (shapes and dtypes checked); never pickle.
 - ``block``: wait for asynchronous dispatch (timing); ``runtime_info``: JAX's version, backend and devices.
+
+Data parallelism (one job over several devices). A system opts in with a ``devices`` config field:
+
+- ``mesh_for(devices, **sizes)``: None for ``devices = 1`` (the single-device path, untouched, so results stay
+  bit-identical to a system without the option), else ``data_mesh(devices)`` after checking that every named
+  size (config key -> value, e.g. ``batch_size=64``) is a multiple of ``devices``.
+- ``data_mesh(devices)``: a 1-D ``jax.sharding.Mesh`` with the axis ``"data"`` over the first ``devices``
+  devices.
+- ``shard_batch(tree, mesh)``: every leaf's leading axis split along ``"data"``; ``replicate(tree, mesh)``:
+  every leaf whole on every device. Both are no-ops for ``mesh=None``, ``jax.device_put`` on concrete arrays
+  and ``lax.with_sharding_constraint`` inside a jitted function (where a system draws its batches).
+- ``scan_updates(..., mesh=mesh)``: the scanned update with the parameters and optimiser state replicated.
+- ``sharded_map(fn, mesh)``: ``fn`` applied to each device's slice of the leading axis (``shard_map``), for
+  per-example work whose implementation cannot be partitioned by XLA (Oceanworld's size-sorted, ``lax.switch``ed
+  population evaluation: each device sorts and tiers its own slice).
+
+The choice: training steps use ``jit`` with sharded values, not ``shard_map``. Parameters are replicated and
+the batch drawn inside the step is constrained to be split along ``"data"``; XLA's SPMD partitioner then runs
+the forward and backward pass on each device's slice and inserts the all-reduce of the gradients (and any
+all-gather a batch statistic needs) itself. The loss is written exactly as on one device, so a statistic that
+couples the examples of a batch (GAN minibatch discrimination, a batch KL) stays a statistic of the whole batch:
+the semantics of a jitted function never depend on how its values are placed, only the order of floating-point
+reductions does. ``shard_map`` is used where the per-device program must differ from the global one on purpose
+(``sharded_map``). On CPU, ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` (set before JAX starts) gives
+N host devices that share the same cores: good for checking correctness, not for speed.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["key", "raw_key", "scan_updates", "save_state", "load_state", "block", "runtime_info"]
+__all__ = ["key", "raw_key", "scan_updates", "save_state", "load_state", "block", "runtime_info", "DATA_AXIS",
+           "data_mesh", "mesh_for", "shard_batch", "replicate", "sharded_map"]
 
 KEY_FOLD = 0x1A17
+DATA_AXIS = "data"  # the mesh axis a batch (or a population) is split along
 
 
 def key(seed: int):
@@ -42,12 +69,13 @@ def raw_key(k):
     return k
 
 
-def scan_updates(state, cfg, tx, batch_loss) -> tuple[Any, dict]:
+def scan_updates(state, cfg, tx, batch_loss, mesh=None) -> tuple[Any, dict]:
     """``cfg.inner_steps`` updates of the optax transformation ``tx`` in one ``lax.scan``.
 
     ``batch_loss(params, key) -> (loss, info)`` draws its own batch from ``key``. ``state`` must carry
     ``params``, ``opt_state`` and ``key`` (a ``flax.struct`` node); returns the advanced state and the mean over
-    the updates of ``{"loss", **info}``.
+    the updates of ``{"loss", **info}``. With a ``mesh`` (``mesh_for``) the parameters and optimiser state are
+    kept replicated on it; ``batch_loss`` should then ``shard_batch`` the batch it draws.
     """
     import jax
     import jax.numpy as jnp
@@ -59,10 +87,10 @@ def scan_updates(state, cfg, tx, batch_loss) -> tuple[Any, dict]:
         params, opt_state = carry
         (loss, info), grads = jax.value_and_grad(batch_loss, has_aux=True)(params, kk)
         updates, opt_state = tx.update(grads, opt_state, params)
-        return (optax.apply_updates(params, updates), opt_state), {"loss": loss, **info}
+        return replicate((optax.apply_updates(params, updates), opt_state), mesh), {"loss": loss, **info}
 
     (params, opt_state), infos = jax.lax.scan(
-        update, (state.params, state.opt_state), jax.random.split(sub, cfg.inner_steps)
+        update, replicate((state.params, state.opt_state), mesh), jax.random.split(sub, cfg.inner_steps)
     )
     return state.replace(params=params, opt_state=opt_state, key=k), jax.tree_util.tree_map(jnp.mean, infos)
 
@@ -102,3 +130,120 @@ def runtime_info() -> dict:
 
     return {"framework": "jax", "version": jax.__version__, "backend": jax.default_backend(),
             "devices": [str(d) for d in jax.devices()]}
+
+
+# ------------------------------------------------------------------------------------------ data parallelism
+
+
+def _host_fix(devices: int) -> str:
+    return (f"lower devices, or on CPU start Python with XLA_FLAGS=--xla_force_host_platform_device_count={devices} "
+            f"(set before JAX initialises)")
+
+
+def data_mesh(devices: int):
+    """A 1-D mesh with the axis ``"data"`` over the first ``devices`` of ``jax.devices()``.
+
+    A ConfigError names the fix when fewer devices exist.
+    """
+    import jax
+    import numpy as np
+    from jax.sharding import AxisType, Mesh
+
+    from athanor.core.errors import ConfigError
+
+    if not isinstance(devices, int) or isinstance(devices, bool) or devices < 1:
+        raise ConfigError(f"config key 'devices' must be a positive integer, got {devices!r}")
+    have = jax.devices()
+    if devices > len(have):
+        raise ConfigError(f"config key 'devices' = {devices} but JAX sees {len(have)} {jax.default_backend()} "
+                          f"device(s); {_host_fix(devices)}")
+    return Mesh(np.asarray(have[:devices]), (DATA_AXIS,), axis_types=(AxisType.Auto,))
+
+
+def mesh_for(devices: int, **sizes: int):
+    """The data mesh of a system's ``devices`` setting: None for 1 (the single-device path), else
+    ``data_mesh(devices)``.
+
+    ``sizes`` maps config keys to the sizes that are split across the devices (``batch_size=64``); a ConfigError
+    names the key and a divisible value when one is not a multiple of ``devices``.
+    """
+    from athanor.core.errors import ConfigError
+
+    if devices == 1:
+        return None
+    mesh = data_mesh(devices)
+    for name, size in sizes.items():
+        if size % devices:
+            up = -(-size // devices) * devices
+            raise ConfigError(f"config key '{name}' = {size} is not divisible by devices = {devices}: each device "
+                              f"takes an equal slice; set a multiple of {devices}, e.g. --set {name}={up}, or "
+                              f"change devices")
+    return mesh
+
+
+def _check_leading(tree, n: int) -> None:
+    import jax
+
+    from athanor.core.errors import ConfigError
+
+    for x in jax.tree.leaves(tree):
+        if not getattr(x, "ndim", 0) or x.shape[0] % n:
+            raise ConfigError(f"cannot split an array of shape {tuple(getattr(x, 'shape', ()))} along its leading "
+                              f"axis over {n} devices: use a batch (or population) size that is a multiple of {n}, "
+                              f"or change devices")
+
+
+def _place(tree, mesh, spec, check_leading: bool):
+    import jax
+    from jax.sharding import NamedSharding
+
+    if mesh is None:
+        return tree
+    if check_leading:
+        _check_leading(tree, mesh.devices.size)
+    sharding = NamedSharding(mesh, spec)
+
+    def one(x):
+        if isinstance(x, jax.core.Tracer):
+            return jax.lax.with_sharding_constraint(x, sharding)
+        return jax.device_put(x, sharding)
+
+    return jax.tree.map(one, tree)
+
+
+def shard_batch(tree, mesh):
+    """Every leaf of ``tree`` split along its leading axis over the mesh's ``"data"`` axis (``tree`` itself when
+    ``mesh`` is None). Inside ``jit`` a sharding constraint, outside a ``device_put``; a ConfigError when a leading
+    axis is not a multiple of the device count."""
+    from jax.sharding import PartitionSpec
+
+    return _place(tree, mesh, PartitionSpec(DATA_AXIS), True)
+
+
+def replicate(tree, mesh):
+    """Every leaf of ``tree`` whole on every device of ``mesh`` (``tree`` itself when ``mesh`` is None)."""
+    from jax.sharding import PartitionSpec
+
+    return _place(tree, mesh, PartitionSpec(), False)
+
+
+def sharded_map(fn, mesh):
+    """``fn`` run on each device's slice of the leading axis of its arguments, outputs concatenated in order.
+
+    ``fn`` must treat the examples of its batch independently (its result for one example may not depend on the
+    others); each device then runs ``fn``'s own program on its slice (``jax.shard_map``), so a function that
+    sorts or branches on its batch does so per slice. Returns ``fn`` itself when ``mesh`` is None.
+    """
+    import jax
+    from jax.sharding import PartitionSpec
+
+    if mesh is None:
+        return fn
+    mapped = jax.shard_map(fn, mesh=mesh, in_specs=PartitionSpec(DATA_AXIS), out_specs=PartitionSpec(DATA_AXIS),
+                           check_vma=False)
+
+    def run(*args):
+        _check_leading(args, mesh.devices.size)
+        return mapped(*args)
+
+    return run
