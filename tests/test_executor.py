@@ -68,6 +68,8 @@ def test_choose_executor(monkeypatch):
     assert X.choose("auto", 1) == "local"  # one run gains nothing from Ray
     assert X.choose("auto", 3, workers=1) == "local"
     assert X.choose("auto", 3, workers=2) == "ray"
+    assert X.choose("auto", 3, workers=2, small=True) == "local"  # tiny runs: Ray's start-up costs more
+    assert X.choose("ray", 3, small=True) == "ray"
     assert X.choose("local", 3) == "local"
     assert X.choose("auto", 1, address="ray://head:10001") == "ray"
     with pytest.raises(ConfigError, match="drop --executor local"):

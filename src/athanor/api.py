@@ -162,7 +162,7 @@ def _check_workers(workers: int | None) -> None:
 
 
 def _run_all(tasks: list[dict], *, executor: str, address: str | None, workers: int | None,
-             progress: bool) -> tuple[list[dict], list[str], str]:
+             progress: bool, small: bool) -> tuple[list[dict], list[str], str]:
     """Run every task not already complete (``core.executor``) -> (one entry per task, notes, executor used).
 
     An entry: {"status": completed | failed, "how": skipped | resumed | started | None, "attempts", "final",
@@ -178,7 +178,7 @@ def _run_all(tasks: list[dict], *, executor: str, address: str | None, workers: 
                                     "final": summary.get("final") or {}, "errors": []}
         else:
             jobs.append(X.Job(task["key"], task, task["title"]))
-    mode = X.choose(executor, len(jobs), address, workers)
+    mode = X.choose(executor, len(jobs), address, workers, small=small)
     if progress and len(tasks) > len(jobs):
         print(f"athanor: {len(tasks) - len(jobs)} of {len(tasks)} runs already complete; running "
               f"{len(jobs)}", file=sys.stderr)
@@ -258,7 +258,7 @@ def run_experiment(name: str, *, scale: str | None = None, seeds: int | None = N
     write_json(exp_dir / "experiment.json", meta)
     try:
         entries, notes, mode = _run_all(tasks, executor=executor, address=address, workers=workers,
-                                        progress=progress)
+                                        progress=progress, small=scale == "tiny")
     except KeyboardInterrupt:
         write_json(exp_dir / "experiment.json", {**meta, "status": "interrupted"})
         print(f"athanor: continue with: athanor experiment {name} --resume {exp_dir}", file=sys.stderr)
@@ -381,7 +381,7 @@ def run_sweep(system: str | None = None, grid: Sequence[str] = (), *, seeds: int
     t0 = time.perf_counter()
     try:
         entries, notes, mode = _run_all(tasks, executor=executor, address=address, workers=workers,
-                                        progress=progress)
+                                        progress=progress, small=preset == "tiny")
     except KeyboardInterrupt:
         write_json(sweep_dir / "sweep.json", {**meta, "status": "interrupted"})
         print(f"athanor: continue with: athanor sweep --resume {sweep_dir}", file=sys.stderr)

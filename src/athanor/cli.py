@@ -115,8 +115,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _executor_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--executor", default="auto", choices=["auto", "local", "ray"],
-                   help="auto (default): Ray tasks when Ray is installed (the dist extra) and several runs are to "
-                        "be made on several cores; local: one after another in this process")
+                   help="auto (default): Ray tasks when Ray is installed (the dist extra) and several runs, not "
+                        "tiny ones, are to be made on several cores; local: one after another in this process")
     p.add_argument("--ray-address", default=None, metavar="ADDR",
                    help="run on this Ray cluster (implies --executor ray); --out must be a shared path")
     p.add_argument("--workers", type=int, default=None, metavar="N",

@@ -9,8 +9,12 @@ Design decisions:
 
 - **Two executors, one contract.** ``local`` calls ``fn`` in this process (per-run progress bars on), ``ray``
   submits it as Ray tasks of one CPU each (per-run progress bars off). ``choose`` picks: ``auto`` is Ray when it
-  is importable, more than one run is to be made, and there is more than one CPU to spread them over (or a
-  cluster address was given); otherwise local. A single run gains nothing from Ray and pays its start-up.
+  is importable, more than one run is to be made, there is more than one CPU to spread them over, and the runs
+  are not ``tiny`` (or whenever a cluster address is given); otherwise local. A single run gains nothing from
+  Ray and pays its start-up; ``tiny`` runs take seconds, most of it imports and JIT compilation, which every
+  Ray worker pays again, so Ray's start-up (several seconds) and the repeated compilations cost more than the
+  parallelism saves (``benchmarks/bench_sweep.py``, BENCHMARKS.md "Sweeps"). This also keeps the test suite's
+  tiny experiments in-process.
 - **Retries are ours, not Ray's.** Tasks are submitted with ``max_retries=0`` and a failed job is submitted once
   more by this module, so every failure is reported (stderr and the caller's notes) before it is retried. ``fn``
   is expected to continue a run from its checkpoint when there is one, so a retry after a killed worker resumes
@@ -84,9 +88,11 @@ def ray_available() -> bool:
     return importlib.util.find_spec("ray") is not None
 
 
-def choose(executor: str, n_jobs: int, address: str | None = None, workers: int | None = None) -> str:
+def choose(executor: str, n_jobs: int, address: str | None = None, workers: int | None = None,
+           small: bool = False) -> str:
     """``local`` or ``ray`` for ``executor`` in EXECUTORS; a ConfigError naming the fix when Ray is asked for
-    and missing, or when the options contradict each other."""
+    and missing, or when the options contradict each other. ``small``: the runs take seconds (the ``tiny``
+    preset), so ``auto`` keeps them in-process."""
     if executor not in EXECUTORS:
         raise ConfigError(f"unknown executor '{executor}'; choose one of {', '.join(EXECUTORS)}")
     if address and executor == "local":
@@ -99,7 +105,7 @@ def choose(executor: str, n_jobs: int, address: str | None = None, workers: int 
     if executor == "local":
         return "local"
     cpus = workers if workers is not None else (os.cpu_count() or 1)
-    return "ray" if ray_available() and n_jobs > 1 and cpus > 1 else "local"
+    return "ray" if ray_available() and n_jobs > 1 and cpus > 1 and not small else "local"
 
 
 def task_env(single_thread: bool = True) -> dict[str, str]:
