@@ -550,11 +550,13 @@ def test_gallery_key_figures_claims_overview_and_earlier_folders(tmp_path):
     assert "<script" not in html.lower()
     overview = _table_rows(html, "overview")
     assert overview[0] == ["experiment", "scale", "seeds", "claim", "verdict", "point estimate"]
-    # the newest folder of each experiment and scale, by name: generative (3 claims), then vae-kl (4)
-    assert [r[0] for r in overview[1:]] == ["generative"] * 3 + ["vae-kl"] * 4
-    assert overview[1][1:3] == ["tiny", "2"] and overview[1][4:] == ["reproduced", "—"]  # old claims.json
-    assert overview[5][2] == "3" and overview[5][4:] == ["inconclusive", "not_reproduced"]
-    assert overview[7][2] == "1" and "one seed: no interval" in overview[7][3]
+    # the newest folder of each experiment and scale, by name: generative (3 claims), then vae-kl (4); the
+    # experiment, scale and seeds once per experiment (rowspan), then one row per claim
+    assert [len(r) for r in overview[1:]] == [6, 3, 3, 6, 3, 3, 3]
+    assert overview[1][:3] == ["generative", "tiny", "2"] and overview[4][:3] == ["vae-kl", "tiny", "2"]
+    assert overview[1][4:] == ["reproduced", "—"]  # old claims.json: no point estimate
+    assert overview[5][1:] == ["inconclusive", "not_reproduced"]
+    assert "one seed: no interval" in overview[7][0]
     cards = html[html.index("<h2>Experiments</h2>"):html.index("<h2>Earlier experiment folders</h2>")]
     assert cards.count('<div class="card">') == 3
     vae_kl = "vae-kl/" + new.name
@@ -566,6 +568,19 @@ def test_gallery_key_figures_claims_overview_and_earlier_folders(tmp_path):
     assert f"vae-kl/{old.name}/report.html" in earlier and new.name not in earlier
     assert "12 min 34 s" in html and "experiment offline-rl failed: boom &lt;script&gt;" in html
     assert '<a href="tour.json">tour.json</a>' in html
+
+
+def test_gallery_says_a_shared_reason_once_and_enlarges_pixel_pictures_as_pixels(tmp_path):
+    tiny = [dict(c, reason="tiny scale: the runs are seconds long", verdict="inconclusive") for c in SEED_CLAIMS]
+    exp = _make_experiment(tmp_path, "vae-kl", "2025-02-01T10:00:00+00:00", {"vae": [0.1]}, tiny)
+    html = gallery(tmp_path).read_text()
+    assert html.count("tiny scale: the runs are seconds long") == 1
+    assert "every claim inconclusive: tiny scale" in html
+    # samples.png (8 x 8) is a picture of pixels: no smoothing; the drawn table and curves are plots
+    assert re.search(r'<img src="[^"]*/frequency.png" alt="frequency" loading', html)
+    report = (exp / "report.html").read_text()
+    assert re.search(r'src="vae_s0/figures/samples.png" alt="samples" class="pix"', report)
+    assert re.search(r'src="vae_s0/figures/curves.png" alt="curves" loading', report)
 
 
 def test_fmt_value():

@@ -6,19 +6,26 @@ Three pages, each a Jinja2 template in ``report/templates`` rendered with ``auto
   ``figures/curves.png`` from ``metrics.jsonl``: train and eval records, one panel per metric logged at
   two or more steps; metrics logged once, such as a single final evaluation, stay in the table), every
   figure, every table (its picture plus the numbers), every video.
-- :func:`experiment_report` ``<experiment>/report.html``: the claims table first (verdicts coloured,
-  measured values to 4 significant digits), then final metrics per system label as mean +- std over
-  seeds (sample std, ddof=1; a single seed shows no spread), experiment-level figures and tables, and one
-  section per run linking its own report (built here too) and showing its pictures.
-- :func:`gallery` ``<runs_root>/index.html``: every experiment and every stand-alone run under the root,
-  newest first, with scale, time, status, claims tally, a thumbnail and a link to its report (reports
-  that do not exist yet are built).
+- :func:`experiment_report` ``<experiment>/report.html``: the claims table first (verdicts coloured; per
+  check the per-seed values, mean, interval, condition and check verdict; the interval kind and the verdict
+  rule once under the table; beside an inconclusive verdict the way its point estimate leans, and why it is
+  inconclusive; claims.json files written before checks show metric, threshold and measured value; numbers to
+  4 significant digits), then final metrics per system label as mean +- std over seeds (sample std, ddof=1; a
+  single seed shows no spread), experiment-level figures and tables, and one section per run linking its own
+  report (built here too) and showing its pictures.
+- :func:`gallery` ``<runs_root>/index.html``: one table of every claim of the newest folder of each experiment
+  at each scale (experiment, scale, seeds, verdict, the point estimate's lean), a card per such experiment (its
+  key figure: experiment.json's ``key_figure``, else its first figure; its verdict tally; links to its report
+  and claims.json), a card per stand-alone run, older folders of the same experiment and scale in a list, and
+  the last ``athanor tour`` (``tour.json``: total time, failures). Reports that do not exist yet are built.
 
 Design choices: pages are self-contained apart from relative links to files next to them (no scripts,
-no remote assets, CSS inline in ``base.html``), so a run folder can be copied or zipped and still
-reads. Every piece of text that comes from a directory (config values, names, messages, claim
-statements, file names) reaches the page only through Jinja's autoescaping; links are relative paths
-with every segment percent-quoted, so a crafted name cannot become a ``javascript:`` URL. A damaged or
+no remote assets, CSS inline in ``base.html``; a Content-Security-Policy forbids scripts outright), so a run
+folder can be copied or zipped and still reads. Small PNGs (pictures of pixels: samples, mazes) are enlarged
+without smoothing; plots are scaled smoothly. Every piece of text that comes from a directory (config
+values, names, messages, claim statements, file names) reaches the page only through Jinja's autoescaping;
+links are relative paths with every segment percent-quoted, so a crafted name cannot become a
+``javascript:`` URL. ``tests/report/test_browser.py`` opens the pages in Chromium and checks all of this. A damaged or
 missing optional file (summary, claims, a table) shows up as a note on the page instead of stopping the
 report; a missing ``config.json`` or ``experiment.json`` is a :class:`DataError` naming the fix.
 """
@@ -29,6 +36,7 @@ import datetime as dt
 import json
 import math
 import os
+import struct
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -49,6 +57,7 @@ META_KEYS = ("step", "kind", "wall_s")
 CURVES = "curves"
 VERDICT_CLASS = {"reproduced": "good", "not_reproduced": "bad", "inconclusive": "neutral"}
 STATUS_CLASS = {"completed": "good", "failed": "bad", "interrupted": "warn"}
+PIXEL_PICTURE = 160  # px: a smaller PNG is a picture of pixels (samples, a maze), enlarged on every page
 SKIP_DIRS = frozenset({"checkpoints", "figures", "tables", "videos"})
 
 _ENV = jinja2.Environment(
@@ -124,6 +133,22 @@ def _href(target: Path, start: Path) -> str:
     return "/".join(quote(part, safe="") for part in rel.split("/"))
 
 
+def _is_pixel_picture(path: Path | None) -> bool:
+    """A PNG small enough (under ``PIXEL_PICTURE`` px on its longer side) to be a picture of pixels, such as a
+    grid of samples or a maze, rather than a plot: it is enlarged without smoothing."""
+    if path is None:
+        return False
+    try:
+        with open(path, "rb") as f:
+            head = f.read(24)
+    except OSError:
+        return False
+    if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        return False
+    width, height = struct.unpack(">II", head[16:24])
+    return max(width, height) < PIXEL_PICTURE
+
+
 def _load_json(path: Path) -> tuple[Any, str | None]:
     """(data, None) on success, (None, None) if absent, (None, message) if unreadable."""
     if not path.exists():
@@ -159,7 +184,8 @@ def _status(summary: Any) -> str:
 # ----------------------------------------------------------------------------------- directory contents
 
 def _table_view(path: Path, png: Path | None, page_dir: Path) -> dict:
-    view = {"name": path.stem, "png": _href(png, page_dir) if png else None, "title": "", "cols": [],
+    view = {"name": path.stem, "png": _href(png, page_dir) if png else None, "pix": _is_pixel_picture(png),
+            "title": "", "cols": [],
             "rows": [], "error": None}
     data, err = _load_json(path)
     try:
@@ -191,7 +217,7 @@ def _media(base: Path, page_dir: Path, *, skip_curves: bool) -> dict:
     tables = sorted(tab_dir.glob("*.json")) if tab_dir.is_dir() else []
     table_stems = {p.stem for p in tables}
     pngs = sorted(fig_dir.glob("*.png")) if fig_dir.is_dir() else []
-    figures = [{"name": p.stem, "href": _href(p, page_dir)} for p in pngs
+    figures = [{"name": p.stem, "href": _href(p, page_dir), "pix": _is_pixel_picture(p)} for p in pngs
                if p.stem not in table_stems and not (skip_curves and p.stem == CURVES)]
     table_views = [_table_view(t, fig_dir / f"{t.stem}.png" if (fig_dir / f"{t.stem}.png").exists() else None,
                                page_dir) for t in tables]
@@ -270,6 +296,7 @@ def run_report(run_dir: str | os.PathLike) -> Path:
     runtime = next((config[k] for k in ("runtime", "jax") if isinstance(config.get(k), dict)), {})
     meta = [
         ("system", config.get("system")), ("family", config.get("family")), ("seed", config.get("seed")),
+        *([("label", config["label"])] if config.get("label") not in (None, config.get("system")) else []),
         ("preset", config.get("preset")), ("created", _fmt_time(config.get("created"))),
         ("athanor version", config.get("version")), ("git sha", config.get("git_sha")),
         ("runtime", ", ".join(f"{k} {fmt_value(v)}" for k, v in runtime.items()) or None),
@@ -511,7 +538,7 @@ def _gallery_entry(path: Path, root: Path, kind: str, build_missing: bool) -> tu
     meta, err = _load_json(path / meta_file)
     meta = meta if isinstance(meta, dict) else {}
     entry = {"kind": kind, "path": path.relative_to(root).as_posix(), "report": None, "thumb": None,
-             "thumb_kind": "img", "thumb_name": None, "tally": None, "error": err, "claims": [],
+             "thumb_kind": "img", "thumb_name": None, "thumb_pix": False, "tally": None, "error": err, "claims": [],
              "claims_href": None, "seeds": None}
     key = None
     if kind == "experiment":
@@ -549,7 +576,8 @@ def _gallery_entry(path: Path, root: Path, kind: str, build_missing: bool) -> tu
         entry["report"] = _href(path / "report.html", root)
     picture = key or ((thumb, "img") if thumb else None)
     if picture:
-        entry.update(thumb=_href(picture[0], root), thumb_kind=picture[1], thumb_name=picture[0].stem)
+        entry.update(thumb=_href(picture[0], root), thumb_kind=picture[1], thumb_name=picture[0].stem,
+                     thumb_pix=picture[1] == "img" and (picture[0].suffix == ".gif" or _is_pixel_picture(picture[0])))
     entry["status_class"] = STATUS_CLASS.get(entry["status"], "neutral")
     when = _entry_time(meta.get("created"), path)
     entry["time"] = _fmt_time(meta.get("created")) if meta.get("created") else _fmt_time(when.isoformat())
@@ -591,8 +619,13 @@ def gallery(runs_root: str | os.PathLike, *, build_missing: bool = True) -> Path
         group = (e["name"], e["scale"])
         (earlier if group in seen else latest).append(e)
         seen.add(group)
-    claim_rows = [{"experiment": e, "claim": c} for e in sorted(latest, key=lambda e: (e["name"], e["scale"]))
-                  for c in e["claims"]]
+    claim_groups = []
+    for e in sorted(latest, key=lambda e: (e["name"], e["scale"])):
+        if not e["claims"]:
+            continue
+        reasons = {c["reason"] for c in e["claims"]}
+        shared = reasons.pop() if len(reasons) == 1 else None  # said once for the experiment, not per claim
+        claim_groups.append({"experiment": e, "claims": e["claims"], "shared_reason": shared})
     return _render("gallery.html", root / "index.html", title="athanor runs",
-                   latest=latest, earlier=earlier, singles=[e for _, e in run_entries], claim_rows=claim_rows,
+                   latest=latest, earlier=earlier, singles=[e for _, e in run_entries], claim_groups=claim_groups,
                    tour=_tour_view(root), n_experiments=len(experiments), n_runs=len(runs))
