@@ -108,3 +108,23 @@ OLD_CLAIMS = [  # claims.json as written before the checks over seeds
     {"id": "diffusion-colour", "statement": "The diffusion model's error is colour", "metric": "err",
      "threshold": None, "measured": "n/a at tiny scale", "verdict": "inconclusive"},
 ]
+
+
+def build_tree(root: Path) -> dict:
+    """A runs folder a person might open: two experiments (new and old claims.json), one with a video and with
+    HTML in a config value and a claim statement, and a stand-alone run with HTML in its label and an overridden
+    config value. No report is built: ``gallery(root)`` builds them."""
+    new = make_experiment(root, "generative", key_figure="comparison", video=True,
+                          claims=seed_claims(f" {HTML_TEXT}"), config_extra={"note": HTML_TEXT})
+    old = make_experiment(root, "vae-kl", created="2025-01-05T08:00:00+00:00", labels=("vae",), seeds=1,
+                          claims=OLD_CLAIMS, scale="tiny")
+    single = make_run(root / "toy" / "20250301-000000_s0", system="toy", label=HTML_TEXT,
+                      created="2025-03-01T00:00:00+00:00", config_extra={"tag": HTML_TEXT},
+                      overrides={"tag": HTML_TEXT})
+    meta = json.loads((new / "experiment.json").read_text())
+    meta["runs"][-1]["label"] = HTML_TEXT  # a label as an experiment module might spell it; its folder stays
+    meta["summary"] = f"mode coverage {HTML_TEXT}"
+    (new / "experiment.json").write_text(json.dumps(meta))
+    summary = json.loads((single / "summary.json").read_text())
+    (single / "summary.json").write_text(json.dumps({**summary, "message": f"note: {HTML_TEXT}"}))
+    return {"root": root, "experiments": [new, old], "single": single}
