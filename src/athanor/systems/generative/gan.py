@@ -24,6 +24,13 @@ Deviations: the original discriminator always includes minibatch discrimination;
 plain GAN and then adds it, so ``minibatch`` defaults to False (the post's first experiment) and the
 registered ``gan-mbd`` sets it to True. ``info["loss"]`` is the generator loss averaged over the iteration's
 generator updates.
+
+Devices (not in the source): ``devices`` = N > 1 trains data-parallel: the noise and real batches are split over N
+devices and the parameters replicated (``core.jaxtools``: jit with sharded values). The losses are written as on
+one device, so the minibatch-discrimination statistic o_i still sums over all ``batch_size`` examples of the
+batch, not over a device's slice: XLA gathers the projected features M_j it needs (tests/core/test_sharding.py
+checks the sharded update against the single-device one). ``batch_size`` must be a multiple of N. 1 (the
+default) is the single-device path, bit-identical to the model without the option.
 """
 
 from __future__ import annotations
@@ -57,6 +64,7 @@ class Config(TrainConfig):
     mbd_kernels: int = param(4, lo=1)  # MiniBatchDiscrimination num_kernels=4
     eval_samples: int = param(12_800, lo=1)  # post: 100 batches x 128 scored samples
     eval_batch: int = param(1280, lo=2)  # samples drawn and classified per chunk (bounded memory)
+    devices: int = param(1, lo=1)  # not in the source: 1 = one device; N = each batch split over N devices
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -121,32 +129,42 @@ def _d_tx(cfg: Config) -> optax.GradientTransformation:
     return optax.adam(cfg.d_lr)
 
 
+def _mesh(cfg: Config):
+    """The data mesh of ``cfg.devices`` (None for one device); checks batch_size divides."""
+    return jaxtools.mesh_for(cfg.devices, batch_size=cfg.batch_size)
+
+
 def init(cfg: Config, seed: int, data) -> State:
+    mesh = _mesh(cfg)
     key = jaxtools.key(seed)
     k_g, k_d, k_state = jax.random.split(key, 3)
     g_params = _generator.init(k_g, jnp.zeros((1, cfg.noise_dim)))["params"]
     d_params = discriminator(cfg).init(k_d, jnp.zeros((2, *common.IMAGE_SHAPE)))["params"]
-    return State(
+    state = State(
         g_params=g_params,
         d_params=d_params,
         g_opt=_g_tx(cfg).init(g_params),
         d_opt=_d_tx(cfg).init(d_params),
         key=k_state,
     )
+    return jaxtools.replicate(state, mesh)
 
 
-def _generate(g_params, cfg: Config, key: jax.Array, n: int) -> jax.Array:
-    return _generator.apply({"params": g_params}, jax.random.normal(key, (n, cfg.noise_dim)))
+def _generate(g_params, cfg: Config, key: jax.Array, n: int, mesh=None) -> jax.Array:
+    z = jaxtools.shard_batch(jax.random.normal(key, (n, cfg.noise_dim)), mesh)
+    return _generator.apply({"params": g_params}, z)
 
 
-def generator_loss(g_params, d_params, cfg: Config, key: jax.Array) -> jax.Array:
-    logits = discriminator(cfg).apply({"params": d_params}, _generate(g_params, cfg, key, cfg.batch_size))
+def generator_loss(g_params, d_params, cfg: Config, key: jax.Array, mesh=None) -> jax.Array:
+    """Non-saturating generator loss on ``batch_size`` fresh samples (split over ``mesh`` when given)."""
+    logits = discriminator(cfg).apply({"params": d_params}, _generate(g_params, cfg, key, cfg.batch_size, mesh))
     return jnp.mean(optax.sigmoid_binary_cross_entropy(logits, jnp.ones_like(logits)))
 
 
-def discriminator_loss(d_params, g_params, cfg: Config, real: jax.Array, key: jax.Array):
+def discriminator_loss(d_params, g_params, cfg: Config, real: jax.Array, key: jax.Array, mesh=None):
+    """L_D on ``real`` and as many fresh fakes (split over ``mesh`` when given), and the mean D outputs."""
     d = discriminator(cfg)
-    logits_fake = d.apply({"params": d_params}, _generate(g_params, cfg, key, real.shape[0]))
+    logits_fake = d.apply({"params": d_params}, _generate(g_params, cfg, key, real.shape[0], mesh))
     logits_real = d.apply({"params": d_params}, real)
     fake = jnp.mean(optax.sigmoid_binary_cross_entropy(logits_fake, jnp.zeros_like(logits_fake)))
     real_loss = jnp.mean(optax.sigmoid_binary_cross_entropy(logits_real, jnp.ones_like(logits_real)))
@@ -157,13 +175,14 @@ def discriminator_loss(d_params, g_params, cfg: Config, real: jax.Array, key: ja
 @functools.partial(jax.jit, static_argnames="cfg")
 def step(state: State, data, cfg: Config) -> tuple[State, dict[str, jax.Array]]:
     g_tx, d_tx = _g_tx(cfg), _d_tx(cfg)
+    mesh = _mesh(cfg)
     key, sub = jax.random.split(state.key)
 
     def g_update(carry, k):
         g_params, g_opt, d_params = carry
-        loss, grads = jax.value_and_grad(generator_loss)(g_params, d_params, cfg, k)
+        loss, grads = jax.value_and_grad(generator_loss)(g_params, d_params, cfg, k, mesh)
         updates, g_opt = g_tx.update(grads, g_opt, g_params)
-        return (optax.apply_updates(g_params, updates), g_opt, d_params), loss
+        return jaxtools.replicate((optax.apply_updates(g_params, updates), g_opt, d_params), mesh), loss
 
     def iteration(carry, k):
         g_params, d_params, g_opt, d_opt = carry
@@ -171,15 +190,16 @@ def step(state: State, data, cfg: Config) -> tuple[State, dict[str, jax.Array]]:
         (g_params, g_opt, _), g_losses = jax.lax.scan(
             g_update, (g_params, g_opt, d_params), jax.random.split(k_g, cfg.g_steps)
         )
-        real = common.draw_batch(k_real, data, cfg.batch_size)
+        real = jaxtools.shard_batch(common.draw_batch(k_real, data, cfg.batch_size), mesh)
         (d_loss, probs), grads = jax.value_and_grad(discriminator_loss, has_aux=True)(
-            d_params, g_params, cfg, real, k_fake
+            d_params, g_params, cfg, real, k_fake, mesh
         )
         updates, d_opt = d_tx.update(grads, d_opt, d_params)
         d_params = optax.apply_updates(d_params, updates)
-        return (g_params, d_params, g_opt, d_opt), {"loss": jnp.mean(g_losses), "d_loss": d_loss, **probs}
+        carry = jaxtools.replicate((g_params, d_params, g_opt, d_opt), mesh)
+        return carry, {"loss": jnp.mean(g_losses), "d_loss": d_loss, **probs}
 
-    carry = (state.g_params, state.d_params, state.g_opt, state.d_opt)
+    carry = jaxtools.replicate((state.g_params, state.d_params, state.g_opt, state.d_opt), mesh)
     (g_params, d_params, g_opt, d_opt), infos = jax.lax.scan(iteration, carry, jax.random.split(sub, cfg.inner_steps))
     info = jax.tree_util.tree_map(jnp.mean, infos)
     new = state.replace(g_params=g_params, d_params=d_params, g_opt=g_opt, d_opt=d_opt, key=key)
