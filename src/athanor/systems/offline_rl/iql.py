@@ -92,6 +92,11 @@ Deviations from the source, all deliberate:
   ``"task"`` at the task's start cell (OGBench's protocol, 200+ steps from the goal). Either way the start gets
   U(-1, 1)^2 noise, and the final evaluation also runs the policy from the task's start
   (``success_task_start``).
+- ``devices`` (1 by default, the single-device path, bit-identical to the system without the option): N > 1 trains
+  data-parallel, each minibatch of transitions split over N devices with the networks, target and Adam state
+  replicated (``core.jaxtools``: jit with sharded values; XLA all-reduces the gradients and the batch means,
+  including DDPG+BC's normaliser E|Q|, over the whole batch). ``batch_size`` must be a multiple of N; the dataset
+  and the evaluation are not split.
 """
 
 from __future__ import annotations
@@ -163,6 +168,7 @@ class Config(TrainConfig):
     stat_states: int = param(1024, lo=1)  # dataset states for the action statistics and scatters
     stat_samples: int = param(1024, lo=1)  # Gaussian samples per state (awr); many, so `modes` sees no noise
     record_episodes: int = param(6, lo=1)  # trajectories drawn on the maze image (the first is the video)
+    devices: int = param(1, lo=1)  # not in the source: 1 = one device; N = each minibatch split over N devices
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -398,7 +404,13 @@ def _norm(data, s):
     return (s - data["obs_mean"]) / data["obs_std"]
 
 
+def _mesh(cfg: Config):
+    """The data mesh of ``cfg.devices`` (None for one device); checks batch_size divides."""
+    return jaxtools.mesh_for(cfg.devices, batch_size=cfg.batch_size)
+
+
 def init(cfg: Config, seed: int, data) -> State:
+    mesh = _mesh(cfg)
     key = jaxtools.key(seed)
     k_q, k_v, k_pi, k_state = jax.random.split(key, 4)
     s, a = jnp.zeros((1, 2)), jnp.zeros((1, 2))
@@ -407,7 +419,8 @@ def init(cfg: Config, seed: int, data) -> State:
         "value": _value(cfg).init(k_v, s)["params"],
         "actor": _actor(cfg).init(k_pi, s)["params"],
     }
-    return State(params=params, target=params["critic"], opt_state=optimizer(cfg).init(params), key=k_state)
+    state = State(params=params, target=params["critic"], opt_state=optimizer(cfg).init(params), key=k_state)
+    return jaxtools.replicate(state, mesh)
 
 
 def optimizer(cfg: Config) -> optax.GradientTransformation:
@@ -481,19 +494,22 @@ def _batch(data: dict, key: jax.Array, n: int) -> dict:
 @functools.partial(jax.jit, static_argnames="cfg")
 def step(state: State, data: dict, cfg: Config) -> tuple[State, dict[str, jax.Array]]:
     tx = optimizer(cfg)
+    mesh = _mesh(cfg)
     key, sub = jax.random.split(state.key)
 
     def update(carry, k):
         params, target, opt_state = carry
-        grads, info = jax.grad(iql_loss, has_aux=True)(params, target, _batch(data, k, cfg.batch_size), data, cfg)
+        batch = jaxtools.shard_batch(_batch(data, k, cfg.batch_size), mesh)
+        grads, info = jax.grad(iql_loss, has_aux=True)(params, target, batch, data, cfg)
         updates, opt_state = tx.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
         loss = info["v_loss"] + info["q_loss"] + info["actor_loss"]
-        return (params, polyak(target, params["critic"], cfg.tau), opt_state), {"loss": loss, **info}
+        carry = jaxtools.replicate((params, polyak(target, params["critic"], cfg.tau), opt_state), mesh)
+        return carry, {"loss": loss, **info}
 
     (params, target, opt_state), infos = jax.lax.scan(
-        update, (state.params, state.target, state.opt_state), jax.random.split(sub, cfg.inner_steps),
-        unroll=SCAN_UNROLL)
+        update, jaxtools.replicate((state.params, state.target, state.opt_state), mesh),
+        jax.random.split(sub, cfg.inner_steps), unroll=SCAN_UNROLL)
     return state.replace(params=params, target=target, opt_state=opt_state, key=key), \
         jax.tree_util.tree_map(jnp.mean, infos)
 
