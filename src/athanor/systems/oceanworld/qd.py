@@ -61,6 +61,14 @@ the scan (scan outputs[-1]), not means over the scan, because QD-score and cover
 metrics.jsonl has the curves at every step() call. ``loss`` is -max_fitness (the run loop requires a loss).
 The state keeps ``snapshots + 1`` copies of the archive's fitness grid (after init and at evenly spaced
 generations) and of the greedy parent, for the heatmaps and trajectories over time.
+
+Devices (not in the source): ``devices`` = N > 1 splits every population evaluation (the ``init_batch`` genomes
+at init, the ``batch`` children of each generation) over N devices; the archive, the novelty population and every
+selection stay replicated. Each device runs ``world.evaluate_batch`` on its own slice
+(``core.jaxtools.sharded_map``, a ``shard_map``): the size-sorted chunks and their grid tiers are chosen per
+slice, which cannot change a fitness because every tier gives the full grid's result. ``batch`` and
+``init_batch`` must be multiples of N. 1 (the default) is the single-device path, bit-identical to the search
+without the option.
 """
 
 from __future__ import annotations
@@ -116,6 +124,7 @@ class Config(TrainConfig):
     size_tiers: bool = param(True)  # world.evaluate_batch: simulate on the smallest grid that fits (speed only)
     snapshots: int = param(4, lo=1)  # archive copies kept over time (plus the one after init)
     video_frames: int = param(100, lo=2)  # frames per rendered creature video
+    devices: int = param(1, lo=1)  # not in the source: 1 = one device; N = each population split over N devices
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -402,14 +411,20 @@ def world_config(cfg: Config) -> world.WorldConfig:
     return world.WorldConfig(steps=cfg.sim_steps)
 
 
+def _mesh(cfg: Config):
+    """The data mesh of ``cfg.devices`` (None for one device); checks the population sizes divide."""
+    return jaxtools.mesh_for(cfg.devices, batch=cfg.batch, init_batch=cfg.init_batch)
+
+
 @functools.cache
 def world_ops(cfg: Config) -> Ops:
-    """The real world behind ``Ops``; cached so jit sees the same static object for the same config."""
+    """The real world behind ``Ops``; cached so jit sees the same static object for the same config. With
+    ``devices`` > 1 its evaluation splits the population over the devices."""
     wcfg = world_config(cfg)
     tiers = world.TIERS if cfg.size_tiers else (world.G,)
+    evaluate = jaxtools.sharded_map(lambda genomes: world.evaluate_batch(genomes, wcfg, tiers=tiers), _mesh(cfg))
     return Ops(random=world.random_genome, start=world.start_genome,
-               mutate=lambda key, g: world.mutate(key, g, p=cfg.mutation_p),
-               evaluate=lambda genomes: world.evaluate_batch(genomes, wcfg, tiers=tiers))
+               mutate=lambda key, g: world.mutate(key, g, p=cfg.mutation_p), evaluate=evaluate)
 
 
 def load_data(cfg: Config, seed: int) -> None:
@@ -417,7 +432,7 @@ def load_data(cfg: Config, seed: int) -> None:
 
 
 def init(cfg: Config, seed: int, data) -> State:
-    return init_with(cfg, jaxtools.key(seed), world_ops(cfg))
+    return jaxtools.replicate(init_with(cfg, jaxtools.key(seed), world_ops(cfg)), _mesh(cfg))
 
 
 @functools.partial(jax.jit, static_argnames="cfg")
