@@ -465,6 +465,10 @@ def experiment_report(exp_dir: str | os.PathLike, *, build_runs: bool = True) ->
                       for lb in labels]) for m in metric_names],
     }
     status = str(exp.get("status", "unknown"))
+    media = _media(exp_dir, exp_dir, skip_curves=False)
+    key = exp.get("key_figure")  # the experiment's key figure leads its figures (the gallery shows it too)
+    media["figures"].sort(key=lambda f: f["name"] != key)
+    media["videos"].sort(key=lambda v: v["name"] != key)
     return _render(
         "experiment.html", exp_dir / "report.html",
         title=f"{exp.get('experiment', exp_dir.parent.name)} · {exp_dir.name}",
@@ -476,8 +480,7 @@ def experiment_report(exp_dir: str | os.PathLike, *, build_runs: bool = True) ->
         claims=claim_rows, tally=tally, claims_missing=claims is None and not claims_err,
         claim_rules=_distinct(claim_rows, "rule"), claim_intervals=_distinct(claim_rows, "interval"),
         claims_href=_href(exp_dir / "claims.json", exp_dir) if (exp_dir / "claims.json").exists() else None,
-        comparison=comparison, runs=runs_view, notes=notes,
-        **_media(exp_dir, exp_dir, skip_curves=False),
+        comparison=comparison, runs=runs_view, notes=notes, **media,
     )
 
 
