@@ -84,7 +84,8 @@ class TourResult:
         failed = [e.name for e in self.experiments if e.status == "failed"]
         head = (f"tour: {len(self.experiments)} experiments at {self.scale} scale, {len(done)} completed"
                 + (f", {len(failed)} failed ({', '.join(failed)})" if failed else "")
-                + f"; total time {format_seconds(self.wall_s)} ({self.wall_s:.1f} s)")
+                + f"; total time {format_seconds(self.wall_s)}"
+                + (f" ({self.wall_s:.0f} s)" if self.wall_s >= 60 else ""))
         lines = [head]
         if self.gallery is not None:
             lines.append(f"gallery: {self.gallery}")

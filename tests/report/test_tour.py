@@ -108,3 +108,16 @@ def test_tour_plans_from_the_registry_and_reports_an_unknown_experiment(tmp_path
 def test_format_seconds():
     assert tour.format_seconds(12.34) == "12.3 s" and tour.format_seconds(754.2) == "12 min 34 s"
     assert tour.format_seconds(3 * 3600 + 65) == "3 h 01 min"
+
+
+@pytest.mark.parametrize("names, code", [(["first", "last"], 0), (["first", "broken"], 1)])
+def test_cli_tour_prints_the_total_time_and_exits_1_when_an_experiment_failed(tmp_path, monkeypatch, capsys,
+                                                                              fake_experiments, names, code):
+    from athanor import cli, experiments
+
+    monkeypatch.setattr(experiments, "EXPERIMENTS", {n: f"nowhere.{n}" for n in names})
+    assert cli.main(["tour", "--scale", "tiny", "--out", str(tmp_path), "--quiet"]) == code
+    out = capsys.readouterr().out
+    assert f"tour: 2 experiments at tiny scale, {2 - code} completed" in out and "total time" in out
+    assert f"gallery: {tmp_path / 'index.html'}" in out and (tmp_path / "tour.json").is_file()
+    assert [c[0] for c in fake_experiments] == names
