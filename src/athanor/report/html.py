@@ -375,7 +375,6 @@ def _check_rows(checks: Any) -> list[dict]:
             "name": fmt_value(ch.get("name")),
             "per_seed": ", ".join(fmt_value(v) for v in per_seed) if isinstance(per_seed, list) else
             fmt_value(per_seed),
-            "n": len(per_seed) if isinstance(per_seed, list) else None,
             "mean": fmt_value(ch.get("mean")), "interval": interval,
             "condition": _fmt_condition(ch.get("op"), ch.get("threshold")),
             "verdict": _verdict_view(ch.get("verdict", "inconclusive")),
