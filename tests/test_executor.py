@@ -289,3 +289,21 @@ def test_ray_worker_killed_mid_sweep_is_retried_and_resumed(tmp_path, ray_sessio
     assert '"kind": "resume"' in log
     rows = json.loads((sweep_dir / "results.json").read_text())
     assert all(r["completed"] == 1 for r in rows)
+
+
+def test_ray_reports_a_runs_own_error_and_retries_once(tmp_path, ray_session):
+    def fn(payload, progress):  # nested, so Ray ships it by value; the marker file makes attempt 1 fail
+        marker = Path(payload["dir"]) / f"{payload['k']}.tried"
+        if payload["k"] == "nan":
+            raise NonFiniteError("vae: non-finite loss in the updates after step 10")
+        if payload["k"] == "flaky" and not marker.exists():
+            marker.touch()
+            raise RuntimeError("lost the GPU")
+        return {"how": "started", "final": {"x": 1.0}, "progress": progress}
+
+    jobs = [X.Job(k, {"k": k, "dir": str(tmp_path)}, f"job {k}") for k in ("nan", "flaky", "ok")]
+    out = {o.job.key: o for o in X.execute(jobs, fn, executor="ray", progress=False)}
+    assert not out["nan"].ok and out["nan"].attempts == 1
+    assert out["nan"].errors == ["vae: non-finite loss in the updates after step 10"]
+    assert out["flaky"].ok and out["flaky"].attempts == 2 and out["flaky"].errors == ["RuntimeError: lost the GPU"]
+    assert out["ok"].result == {"how": "started", "final": {"x": 1.0}, "progress": False}  # bars off in tasks

@@ -250,7 +250,8 @@ def _execute_ray(jobs: Sequence[Job], fn: Callable, address: str | None, workers
     env = task_env(single_thread)
     remote = ray.remote(fn).options(num_cpus=1, max_retries=0, retry_exceptions=False,
                                     runtime_env={"env_vars": env} if env else None)
-    limit = workers or len(jobs)  # locally num_cpus already bounds it; on a cluster --workers caps it
+    # as many tasks in flight as CPUs (or --workers), so a task's wall time is its run's, not its wait in a queue
+    limit = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
     queue = collections.deque((job, 1) for job in jobs)
     running: dict[Any, tuple[Job, int, float]] = {}
     outcomes = {job.key: Outcome(job, None, 0) for job in jobs}
@@ -267,12 +268,14 @@ def _execute_ray(jobs: Sequence[Job], fn: Callable, address: str | None, workers
                 try:
                     out.result = ray.get(ref)
                 except ray.exceptions.RayError as e:
+                    first = (str(e).strip().splitlines() or [""])[0][:200]
                     cause = getattr(e, "cause", None) if isinstance(e, ray.exceptions.RayTaskError) else None
-                    if cause is not None:
+                    if cause is not None:  # the run raised: its own message
                         out.errors.append(_describe(cause))
+                    elif isinstance(e, ray.exceptions.RayTaskError):
+                        out.errors.append(first)
                     else:  # the worker process died: killed, out of memory, node lost
-                        out.errors.append(f"the Ray worker running it died ({type(e).__name__}: "
-                                          f"{(str(e).strip().splitlines() or [''])[0][:200]})")
+                        out.errors.append(f"the Ray worker running it died ({type(e).__name__}: {first})")
                     retry = (cause is None or _retryable(cause)) and attempt <= RETRIES
                     display.failed_attempt(job, attempt, out.errors[-1], retry)
                     if retry:
