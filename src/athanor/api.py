@@ -162,7 +162,7 @@ def _check_workers(workers: int | None) -> None:
 
 
 def _run_all(tasks: list[dict], *, executor: str, address: str | None, workers: int | None,
-             progress: bool, small: bool) -> tuple[list[dict], list[str], str]:
+             progress: bool, small: bool, single_thread: bool = False) -> tuple[list[dict], list[str], str]:
     """Run every task not already complete (``core.executor``) -> (one entry per task, notes, executor used).
 
     An entry: {"status": completed | failed, "how": skipped | resumed | started | None, "attempts", "final",
@@ -183,7 +183,8 @@ def _run_all(tasks: list[dict], *, executor: str, address: str | None, workers: 
         print(f"athanor: {len(tasks) - len(jobs)} of {len(tasks)} runs already complete; running "
               f"{len(jobs)}", file=sys.stderr)
     notes = []
-    for out in X.execute(jobs, execute_run, executor=mode, address=address, workers=workers, progress=progress):
+    for out in X.execute(jobs, execute_run, executor=mode, address=address, workers=workers, progress=progress,
+                         single_thread=single_thread):
         title = out.job.title
         if out.ok:
             entries[out.job.key] = {"status": "completed", "how": out.result["how"], "attempts": out.attempts,
@@ -202,12 +203,13 @@ def _run_all(tasks: list[dict], *, executor: str, address: str | None, workers: 
 
 def run_experiment(name: str, *, scale: str | None = None, seeds: int | None = None, out: Path | str = "runs",
                    progress: bool = True, executor: str = "auto", address: str | None = None,
-                   workers: int | None = None, resume: Path | str | None = None) -> Path:
+                   workers: int | None = None, resume: Path | str | None = None, single_thread: bool = False) -> Path:
     """Run every run of experiment ``name`` at ``scale`` for seeds 0..seeds-1, then analyse; returns its folder.
 
     ``scale`` None is "quick" (or the resumed experiment's). ``seeds`` None takes the experiment's own count for
     the scale (its module's ``SEEDS[scale]``), else 1. The runs go through ``core.executor`` (``executor``:
-    auto | local | ray; ``address``: a Ray cluster; ``workers``: how many runs at once under Ray).
+    auto | local | ray; ``address``: a Ray cluster; ``workers``: how many runs at once under Ray;
+    ``single_thread``: one thread per Ray task, see ``core.executor``).
     ``resume`` is an existing experiment folder: its completed runs are kept, the others continued or
     restarted (``execute_run``), and a larger ``seeds`` adds seeds. ``experiment.json`` is written with status
     "running" before the first run, so a killed experiment can be resumed; it is rewritten at the end.
@@ -258,7 +260,7 @@ def run_experiment(name: str, *, scale: str | None = None, seeds: int | None = N
     write_json(exp_dir / "experiment.json", meta)
     try:
         entries, notes, mode = _run_all(tasks, executor=executor, address=address, workers=workers,
-                                        progress=progress, small=scale == "tiny")
+                                        progress=progress, small=scale == "tiny", single_thread=single_thread)
     except KeyboardInterrupt:
         write_json(exp_dir / "experiment.json", {**meta, "status": "interrupted"})
         print(f"athanor: continue with: athanor experiment {name} --resume {exp_dir}", file=sys.stderr)
@@ -319,7 +321,7 @@ def _point_label(index: int, params: dict) -> str:
 def run_sweep(system: str | None = None, grid: Sequence[str] = (), *, seeds: int | None = None,
               preset: str | None = None, sets: Sequence[str] = (), out: Path | str = "runs", progress: bool = True,
               executor: str = "auto", address: str | None = None, workers: int | None = None,
-              resume: Path | str | None = None) -> Path:
+              resume: Path | str | None = None, single_thread: bool = False) -> Path:
     """Run ``system`` at every point of a config grid (the cartesian product of ``grid``'s ``key=v1,v2`` items)
     for seeds 0..seeds-1; returns the sweep's folder.
 
@@ -381,7 +383,7 @@ def run_sweep(system: str | None = None, grid: Sequence[str] = (), *, seeds: int
     t0 = time.perf_counter()
     try:
         entries, notes, mode = _run_all(tasks, executor=executor, address=address, workers=workers,
-                                        progress=progress, small=preset == "tiny")
+                                        progress=progress, small=preset == "tiny", single_thread=single_thread)
     except KeyboardInterrupt:
         write_json(sweep_dir / "sweep.json", {**meta, "status": "interrupted"})
         print(f"athanor: continue with: athanor sweep --resume {sweep_dir}", file=sys.stderr)

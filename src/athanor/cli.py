@@ -121,6 +121,8 @@ def _executor_args(p: argparse.ArgumentParser) -> None:
                    help="run on this Ray cluster (implies --executor ray); --out must be a shared path")
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="runs at once under Ray (default: one per core here, or as the cluster schedules)")
+    p.add_argument("--single-thread", action="store_true",
+                   help="one thread per Ray task (XLA, OpenMP, BLAS); slower on 2 cores, for many-core nodes")
 
 
 def _data_spec_args(p: argparse.ArgumentParser) -> None:
@@ -202,7 +204,7 @@ def _experiment(args) -> int:
 
     exp_dir = run_experiment(args.name, scale=args.scale, seeds=args.seeds, out=args.out, progress=not args.quiet,
                              executor=args.executor, address=args.ray_address, workers=args.workers,
-                             resume=args.resume)
+                             resume=args.resume, single_thread=args.single_thread)
     print(format_table(load(exp_dir)))
     print(f"report: {exp_dir / 'report.html'}")
     return 0
@@ -218,7 +220,7 @@ def _sweep(args) -> int:
         raise ConfigError("name a system to sweep (see `athanor list`) or pass --resume SWEEP_DIR")
     sweep_dir = run_sweep(args.system, args.grid, seeds=args.seeds, preset=args.preset, sets=args.sets,
                           out=args.out, progress=not args.quiet, executor=args.executor, address=args.ray_address,
-                          workers=args.workers, resume=args.resume)
+                          workers=args.workers, resume=args.resume, single_thread=args.single_thread)
     print(sweep_table(sweep_dir))
     print(f"results: {sweep_dir / 'results.csv'}")
     print(sweep_dir)

@@ -27,9 +27,11 @@ Design decisions:
   worker logs forwarded to the driver (runs print little with their bars off, and a crashing worker's message
   should be seen). With ``address`` it connects to that cluster. If this module called ``ray.init`` it calls
   ``ray.shutdown`` when done, Ctrl-C included; a session the caller started is left running.
-- **One thread per task.** Each task runs with ``SINGLE_THREAD_ENV`` (XLA's Eigen thread pool off, OpenMP and
-  BLAS pools of one thread), so N tasks on N cores do not oversubscribe them; ``benchmarks/bench_sweep.py``
-  measures it against Ray's default environment.
+- **Threads per task: Ray's default, measured.** ``single_thread=True`` runs each task with
+  ``SINGLE_THREAD_ENV`` (XLA's Eigen thread pool off, OpenMP and BLAS pools of one thread), the usual remedy for
+  N tasks oversubscribing N cores. On the 2-core machine it was measured on (``benchmarks/bench_sweep.py``,
+  BENCHMARKS.md "Sweeps") it was slower than Ray's default environment in every pair (5-40%), so it is off by
+  default and offered as ``--single-thread`` for many-core nodes, where it was not measured.
 """
 
 from __future__ import annotations
@@ -108,8 +110,9 @@ def choose(executor: str, n_jobs: int, address: str | None = None, workers: int 
     return "ray" if ray_available() and n_jobs > 1 and cpus > 1 and not small else "local"
 
 
-def task_env(single_thread: bool = True) -> dict[str, str]:
-    """Environment variables of every Ray task: ``SINGLE_THREAD_ENV``, with the caller's own XLA flags kept."""
+def task_env(single_thread: bool = False) -> dict[str, str]:
+    """Environment variables set for every Ray task: none by default; with ``single_thread``,
+    ``SINGLE_THREAD_ENV`` with the caller's own XLA flags kept."""
     if not single_thread:
         return {}
     env = dict(SINGLE_THREAD_ENV)
@@ -169,7 +172,7 @@ class _Display:
 
 def execute(jobs: Sequence[Job], fn: Callable[[dict, bool], dict], *, executor: str = "local",
             address: str | None = None, workers: int | None = None, progress: bool = True,
-            single_thread: bool = True) -> list[Outcome]:
+            single_thread: bool = False) -> list[Outcome]:
     """Run ``fn(job.payload, progress)`` for every job with ``executor`` ('local' or 'ray', see ``choose``);
     one Outcome per job, in order. A failed attempt is reported on stderr and retried once (see the module)."""
     if len(set(j.key for j in jobs)) != len(jobs):
