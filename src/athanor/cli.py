@@ -85,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("tour", help="every experiment at one scale, one gallery")
     s.add_argument("--scale", default="quick", choices=["tiny", "quick", "full"])
     s.add_argument("--out", default="runs")
+    _executor_args(s, single_thread=False)
     s.add_argument("--quiet", action="store_true")
 
     s = sub.add_parser("bench", help="throughput, compile time and peak memory per system")
@@ -113,7 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _executor_args(p: argparse.ArgumentParser) -> None:
+def _executor_args(p: argparse.ArgumentParser, single_thread: bool = True) -> None:
     p.add_argument("--executor", default="auto", choices=["auto", "local", "ray"],
                    help="auto (default): Ray tasks when Ray is installed (the dist extra) and several runs, not "
                         "tiny ones, are to be made on several cores; local: one after another in this process")
@@ -121,8 +122,9 @@ def _executor_args(p: argparse.ArgumentParser) -> None:
                    help="run on this Ray cluster (implies --executor ray); --out must be a shared path")
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="runs at once under Ray (default: one per core here, or as the cluster schedules)")
-    p.add_argument("--single-thread", action="store_true",
-                   help="one thread per Ray task (XLA, OpenMP, BLAS); slower on 2 cores, for many-core nodes")
+    if single_thread:
+        p.add_argument("--single-thread", action="store_true",
+                       help="one thread per Ray task (XLA, OpenMP, BLAS); slower on 2 cores, for many-core nodes")
 
 
 def _data_spec_args(p: argparse.ArgumentParser) -> None:
