@@ -124,7 +124,7 @@ def _executor_args(p: argparse.ArgumentParser, single_thread: bool = True) -> No
                    help="runs at once under Ray (default: one per core here, or as the cluster schedules)")
     if single_thread:
         p.add_argument("--single-thread", action="store_true",
-                       help="one thread per Ray task (XLA, OpenMP, BLAS); slower on 2 cores, for many-core nodes")
+                       help="one thread per Ray task (XLA, OpenMP, BLAS); no faster on 2 cores; for many-core nodes")
 
 
 def _data_spec_args(p: argparse.ArgumentParser) -> None:

@@ -30,8 +30,8 @@ Design decisions:
 - **Threads per task: Ray's default, measured.** ``single_thread=True`` runs each task with
   ``SINGLE_THREAD_ENV`` (XLA's Eigen thread pool off, OpenMP and BLAS pools of one thread), the usual remedy for
   N tasks oversubscribing N cores. On the 2-core machine it was measured on (``benchmarks/bench_sweep.py``,
-  BENCHMARKS.md "Sweeps") it was slower than Ray's default environment in every pair (5-40%), so it is off by
-  default and offered as ``--single-thread`` for many-core nodes, where it was not measured.
+  BENCHMARKS.md "Sweeps") it was slower or no faster than Ray's default environment in all six pairs measured,
+  so it is off by default and offered as ``--single-thread`` for many-core nodes, where it was not measured.
 """
 
 from __future__ import annotations
