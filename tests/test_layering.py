@@ -26,7 +26,8 @@ ALLOWED = {
     "systems": {"systems", "core", "data", "envs", "viz"},
     "experiments": {"experiments", "core", "systems", "data", "envs", "viz"},
     "api": {"api", "core", "report", "systems", "experiments", "data", "envs", "viz"},
-    "cli": {"cli", "api", "core", "data", "experiments", "systems", "viz", "report"},
+    "tour": {"tour", "api", "core", "experiments", "report"},
+    "cli": {"cli", "tour", "api", "core", "data", "experiments", "systems", "viz", "report"},
     "__main__": {"cli"},
 }
 DRAWING = ("matplotlib", "PIL")  # only viz draws
