@@ -15,6 +15,7 @@ demo: $(VENV)/.installed
 	$(PY) -m athanor experiment generative --scale quick
 
 test: $(VENV)/.installed
+	bash scripts/install-browser.sh
 	$(PY) -m ruff check src tests benchmarks scripts
 	$(PY) -m pytest -n 2 --dist worksteal -q
 
