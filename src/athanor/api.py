@@ -255,23 +255,11 @@ def run_experiment(name: str, *, scale: str | None = None, seeds: int | None = N
             "key_figure": getattr(module, "KEY_FIGURE", None),
             "created": before.get("created", now_iso()) if before else now_iso(), "runs": listing,
             "status": "running", "wall_s": 0.0, "notes": []}
-    if before:
-        meta["resumed"] = [*before.get("resumed", []), now_iso()]
-    write_json(exp_dir / "experiment.json", meta)
-    try:
-        entries, notes, mode = _run_all(tasks, executor=executor, address=address, workers=workers,
-                                        progress=progress, small=scale == "tiny", single_thread=single_thread)
-    except KeyboardInterrupt:
-        write_json(exp_dir / "experiment.json", {**meta, "status": "interrupted"})
-        print(f"athanor: continue with: athanor experiment {name} --resume {exp_dir}", file=sys.stderr)
-        raise
-    for item, entry in zip(listing, entries, strict=True):
-        item.update(status=entry["status"], how=entry["how"], attempts=entry["attempts"])
+    entries = _run_recorded(exp_dir / "experiment.json", meta, before, tasks, t0,
+                            f"athanor experiment {name} --resume {exp_dir}", executor=executor, address=address,
+                            workers=workers, progress=progress, small=scale == "tiny", single_thread=single_thread)
     records = [RunRecord(spec, seed, exp_dir / f"{spec.label}_s{seed}", entry["final"])
                for (spec, seed), entry in zip(plan, entries, strict=True)]
-    previous_wall = float(before.get("wall_s") or 0.0) if before else 0.0
-    meta.update(status="completed", executor=mode, notes=notes,
-                wall_s=round(previous_wall + time.perf_counter() - t0, 2))
     _analyse_and_write(module, exp_dir, records, meta)
     gallery(exp_dir.parent.parent)
     return exp_dir
@@ -377,25 +365,34 @@ def run_sweep(system: str | None = None, grid: Sequence[str] = (), *, seeds: int
             "points": [{"label": lab, "params": p} for lab, p in zip(labels, points, strict=True)], "seeds": seeds,
             "created": before.get("created", now_iso()) if before else now_iso(), "runs": listing,
             "status": "running", "wall_s": 0.0, "notes": [], "results": ["results.json", "results.csv"]}
+    entries = _run_recorded(sweep_dir / "sweep.json", meta, before, tasks, time.perf_counter(),
+                            f"athanor sweep --resume {sweep_dir}", executor=executor, address=address,
+                            workers=workers, progress=progress, small=preset == "tiny", single_thread=single_thread)
+    _write_sweep_results(sweep_dir, meta, entries)
+    write_json(sweep_dir / "sweep.json", meta)
+    return sweep_dir
+
+
+def _run_recorded(meta_path: Path, meta: dict, before: dict | None, tasks: list[dict], t0: float,
+                  resume_command: str, **run_all) -> list[dict]:
+    """Run ``tasks`` with ``meta`` (experiment.json or sweep.json) saved as "running" first and as "interrupted"
+    on Ctrl-C (naming ``resume_command``), then fill in each listed run's outcome, the executor, the notes and the
+    wall time (added to a resumed folder's earlier time). The caller writes the completed ``meta``."""
     if before:
         meta["resumed"] = [*before.get("resumed", []), now_iso()]
-    write_json(sweep_dir / "sweep.json", meta)
-    t0 = time.perf_counter()
+    write_json(meta_path, meta)
     try:
-        entries, notes, mode = _run_all(tasks, executor=executor, address=address, workers=workers,
-                                        progress=progress, small=preset == "tiny", single_thread=single_thread)
+        entries, notes, mode = _run_all(tasks, **run_all)
     except KeyboardInterrupt:
-        write_json(sweep_dir / "sweep.json", {**meta, "status": "interrupted"})
-        print(f"athanor: continue with: athanor sweep --resume {sweep_dir}", file=sys.stderr)
+        write_json(meta_path, {**meta, "status": "interrupted"})
+        print(f"athanor: continue with: {resume_command}", file=sys.stderr)
         raise
-    for item, entry in zip(listing, entries, strict=True):
+    for item, entry in zip(meta["runs"], entries, strict=True):
         item.update(status=entry["status"], how=entry["how"], attempts=entry["attempts"])
     previous_wall = float(before.get("wall_s") or 0.0) if before else 0.0
     meta.update(status="completed", executor=mode, notes=notes,
                 wall_s=round(previous_wall + time.perf_counter() - t0, 2))
-    _write_sweep_results(sweep_dir, meta, entries)
-    write_json(sweep_dir / "sweep.json", meta)
-    return sweep_dir
+    return entries
 
 
 def _write_sweep_results(sweep_dir: Path, meta: dict, entries: list[dict]) -> list[dict]:
