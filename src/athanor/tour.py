@@ -33,6 +33,7 @@ from typing import Any, TextIO
 from athanor import __version__
 from athanor.core.errors import AthanorError
 from athanor.core.rundir import git_sha, now_iso, write_json
+from athanor.report.html import fmt_seconds as format_seconds
 
 __all__ = ["TOUR_FILE", "ExperimentOutcome", "TourResult", "run_tour", "format_seconds"]
 
@@ -91,16 +92,6 @@ class TourResult:
             lines.append(f"gallery: {self.gallery}")
         lines.append(f"record: {self.record}")
         return "\n".join(lines)
-
-
-def format_seconds(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, sec = divmod(int(round(seconds)), 60)
-    if minutes < 60:
-        return f"{minutes} min {sec:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
 
 
 def _read(path: Path) -> Any:

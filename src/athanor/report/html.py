@@ -51,7 +51,7 @@ from athanor.core.artifacts import Heatmap
 from athanor.core.errors import AthanorError, DataError
 from athanor.core.runs import read_metrics
 
-__all__ = ["run_report", "experiment_report", "gallery", "fmt_value"]
+__all__ = ["run_report", "experiment_report", "gallery", "fmt_value", "fmt_seconds"]
 
 META_KEYS = ("step", "kind", "wall_s")
 CURVES = "curves"
@@ -97,7 +97,8 @@ def _fmt_config(x: Any) -> str:
     return str(x)
 
 
-def _fmt_wall(seconds: Any) -> str:
+def fmt_seconds(seconds: Any) -> str:
+    """A duration as people read it: "12.3 s", "12 min 34 s", "3 h 01 min" ("—" when not a number)."""
     if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not math.isfinite(seconds):
         return "—"
     if seconds < 60:
@@ -311,7 +312,7 @@ def run_report(run_dir: str | os.PathLike) -> Path:
         system=str(config.get("system", "?")), run_name=run_dir.name,
         status=status, status_class=STATUS_CLASS.get(status, "neutral"),
         steps=f"{fmt_value(summary.get('steps_done'))} / {fmt_value(summary.get('steps'))}",
-        wall=_fmt_wall(summary.get("wall_s")), message=summary.get("message"),
+        wall=fmt_seconds(summary.get("wall_s")), message=summary.get("message"),
         meta=[(k, fmt_value(v)) for k, v in meta],
         config_rows=[(k, _fmt_config(v), k in overrides) for k, v in cfg.items()],
         final_rows=[(k, fmt_value(v)) for k, v in final.items()],
@@ -473,7 +474,7 @@ def experiment_report(exp_dir: str | os.PathLike, *, build_runs: bool = True) ->
         title=f"{exp.get('experiment', exp_dir.parent.name)} · {exp_dir.name}",
         experiment=fmt_value(exp.get("experiment", exp_dir.parent.name)), exp_name=exp_dir.name,
         scale=fmt_value(exp.get("scale")), seeds=fmt_value(exp.get("seeds")),
-        wall=_fmt_wall(exp.get("wall_s")), created=_fmt_time(exp.get("created")),
+        wall=fmt_seconds(exp.get("wall_s")), created=_fmt_time(exp.get("created")),
         status=status, status_class=STATUS_CLASS.get(status, "neutral"),
         summary=exp.get("summary"), exp_notes=[fmt_value(n) for n in exp.get("notes", []) or []],
         claims=claim_rows, tally=tally, claims_missing=claims is None and not claims_err,
@@ -549,7 +550,7 @@ def _gallery_entry(path: Path, root: Path, kind: str, build_missing: bool) -> tu
         entry.update(name=fmt_value(meta.get("experiment", path.parent.name)),
                      scale=fmt_value(meta.get("scale")), status=str(meta.get("status", "unknown")),
                      seeds=fmt_value(meta.get("seeds")), tally=tally if tally["total"] else None, claims=rows,
-                     wall=_fmt_wall(meta.get("wall_s")))
+                     wall=fmt_seconds(meta.get("wall_s")))
         if (path / "claims.json").is_file():
             entry["claims_href"] = _href(path / "claims.json", root)
         if claims_err and not err:
@@ -563,7 +564,7 @@ def _gallery_entry(path: Path, root: Path, kind: str, build_missing: bool) -> tu
         summary, _ = _load_json(path / "summary.json")
         entry.update(name=fmt_value(meta.get("system", path.parent.name)),
                      scale=fmt_value(meta.get("preset")), status=_status(summary),
-                     wall=_fmt_wall(summary.get("wall_s")) if isinstance(summary, dict) else "—")
+                     wall=fmt_seconds(summary.get("wall_s")) if isinstance(summary, dict) else "—")
         dirs = [path]
         thumb = _thumbnail(dirs)
         build = run_report
@@ -596,7 +597,7 @@ def _tour_view(root: Path) -> dict | None:
     exps = [e for e in tour.get("experiments", []) or [] if isinstance(e, dict)]
     failed = [(fmt_value(e.get("name")), fmt_value(e.get("error"))) for e in exps if e.get("status") != "completed"]
     return {"error": None, "scale": fmt_value(tour.get("scale")), "status": fmt_value(tour.get("status")),
-            "started": _fmt_time(tour.get("started")), "wall": _fmt_wall(tour.get("wall_s")),
+            "started": _fmt_time(tour.get("started")), "wall": fmt_seconds(tour.get("wall_s")),
             "n": len(exps), "failed": failed, "href": _href(root / "tour.json", root)}
 
 
