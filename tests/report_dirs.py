@@ -1,5 +1,5 @@
 """Hand-made run and experiment folders, written the way the run loop and `athanor experiment` write them
-(imported by the tests as ``report_dirs``; tests/report/conftest.py puts this folder on the path).
+(imported by the tests as ``report_dirs``; tests/conftest.py puts tests/ on the path).
 
 They hold real files of every kind a report links (PNG figures, a table's JSON and picture, an mp4 video), so
 the report tests and the browser tests check what a person would open, in well under a second.
