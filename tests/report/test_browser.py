@@ -23,9 +23,9 @@ from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
 import pytest
-from report_dirs import HTML_TEXT, build_tree
 
 from athanor.report.html import gallery
+from report_dirs import HTML_TEXT, build_tree
 
 CHROMIUM = os.environ.get("ATHANOR_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("ATHANOR_CHROMEDRIVER", "/usr/bin/chromedriver")

@@ -8,10 +8,10 @@ import json
 import time
 
 import pytest
-from report_dirs import make_experiment
 
 from athanor import api, tour
 from athanor.core.errors import AthanorError
+from report_dirs import make_experiment
 
 
 def _fake_run_experiment(calls: list):
