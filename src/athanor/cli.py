@@ -215,11 +215,6 @@ def _experiment(args) -> int:
 def _sweep(args) -> int:
     from athanor.api import run_sweep, sweep_table
 
-    if args.resume and (args.system or args.grid or args.sets or args.preset):
-        raise ConfigError("--resume continues a sweep with its saved grid and config; drop SYSTEM, --grid, --preset "
-                          "and --set")
-    if not args.resume and not args.system:
-        raise ConfigError("name a system to sweep (see `athanor list`) or pass --resume SWEEP_DIR")
     sweep_dir = run_sweep(args.system, args.grid, seeds=args.seeds, preset=args.preset, sets=args.sets,
                           out=args.out, progress=not args.quiet, executor=args.executor, address=args.ray_address,
                           workers=args.workers, resume=args.resume, single_thread=args.single_thread)
@@ -281,11 +276,8 @@ def _claims(args) -> int:
 def _tour(args) -> int:
     from athanor.tour import run_tour
 
-    # executor options, where the tour's parser offers them, go to every experiment unchanged
-    given = {"executor": getattr(args, "executor", None), "address": getattr(args, "ray_address", None),
-             "workers": getattr(args, "workers", None)}
-    result = run_tour(args.scale, out=args.out, progress=not args.quiet,
-                      **{k: v for k, v in given.items() if v is not None})
+    result = run_tour(args.scale, out=args.out, progress=not args.quiet, executor=args.executor,
+                      address=args.ray_address, workers=args.workers)
     print(result.summary())
     return 0 if result.ok else 1
 
