@@ -396,7 +396,8 @@ def _run_recorded(meta_path: Path, meta: dict, before: dict | None, tasks: list[
 
 
 def _write_sweep_results(sweep_dir: Path, meta: dict, entries: list[dict]) -> list[dict]:
-    """results.json and results.csv: per grid point, the mean and std over completed seeds of each metric."""
+    """results.json and results.csv: per grid point, the mean and sample std (ddof=1, as the reports) over
+    completed seeds of each metric."""
     import csv
 
     import numpy as np
@@ -410,7 +411,7 @@ def _write_sweep_results(sweep_dir: Path, meta: dict, entries: list[dict]) -> li
         rows.append({"point": point["label"], "params": point["params"], "seeds": meta["seeds"],
                      "completed": len(finals),
                      "mean": {k: float(np.mean(v)) if v else None for k, v in values.items()},
-                     "std": {k: float(np.std(v)) if len(v) > 1 else None for k, v in values.items()}})
+                     "std": {k: float(np.std(v, ddof=1)) if len(v) > 1 else None for k, v in values.items()}})
     write_json(sweep_dir / "results.json", rows)
     keys = list(meta["grid"]) or sorted({k for r in rows for k in r["params"]})
     metrics = sorted({k for r in rows for k in r["mean"]})
