@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from athanor import __version__
+from athanor.core.claims import tally
 from athanor.core.errors import AthanorError
 from athanor.core.rundir import git_sha, now_iso, write_json
 from athanor.report.html import fmt_seconds as format_seconds
@@ -105,9 +106,8 @@ def _tally(exp_dir: Path) -> dict[str, int] | None:
     claims = _read(exp_dir / "claims.json")
     if not isinstance(claims, list):
         return None
-    verdicts = [c.get("verdict") for c in claims if isinstance(c, dict)]
-    return {"reproduced": verdicts.count("reproduced"), "not_reproduced": verdicts.count("not_reproduced"),
-            "inconclusive": verdicts.count("inconclusive"), "total": len(verdicts)}
+    items = [c for c in claims if isinstance(c, dict)]
+    return {**tally(items), "total": len(items)}
 
 
 def _error_text(err: Exception) -> str:
