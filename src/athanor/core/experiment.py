@@ -83,13 +83,6 @@ def mean(records: Sequence[RunRecord], label: str, key: str) -> float:
     return float(np.mean(vals)) if vals else math.nan
 
 
-def per_seed(records: Sequence[RunRecord], label: str, key: str) -> float | list[float]:
-    """``metric`` as a claim reports it: the list of per-seed values, or the single value of a one-seed run
-    (NaN when there is none)."""
-    vals = metric(records, label, key)
-    return vals if len(vals) > 1 else (vals[0] if vals else math.nan)
-
-
 def first_run(records: Sequence[RunRecord], label: str) -> RunRecord | None:
     """The completed run of ``label`` with the lowest seed (the one an experiment shows pictures of), or None."""
     done = [r for r in records if r.spec.label == label and r.final]
