@@ -6,18 +6,16 @@
 sha256 of the npz. The hash is checked before the file is opened, so a truncated or altered file is reported
 as a ``DataError`` naming the file and the rebuild command rather than surfacing as a zip-format traceback.
 Arrays are cached per path for the life of the process and returned read-only, because every caller shares
-the same cached copies.
+the same cached copies (both done by ``athanor.data.checked``, shared with the other shipped data files).
 """
 
 from __future__ import annotations
 
-import hashlib
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from athanor.core.errors import DataError
+from athanor.data.checked import load_checked_npz
 
 DATA_DIR = Path(__file__).resolve().parent
 DEFAULT_PATH = DATA_DIR / "mnist.npz"
@@ -29,23 +27,7 @@ SHAPES = {
     "x_test": (10000, 28, 28),
     "y_test": (10000,),
 }
-
-_CACHE: dict[tuple[Path, str], dict[str, np.ndarray]] = {}
-
-
-def _fail(path: Path, problem: str) -> DataError:
-    return DataError(
-        f"MNIST data file {path}: {problem}. Rebuild it from the repository root with `{REBUILD}`."
-    )
-
-
-def _expected_digest(path: Path, sha_path: Path) -> str:
-    if not sha_path.is_file():
-        raise _fail(path, f"its checksum file {sha_path.name} is missing")
-    digest = sha_path.read_text().strip().lower()
-    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-        raise _fail(path, f"its checksum file {sha_path.name} does not hold a sha256 hex digest")
-    return digest
+SPEC = {key: ("uint8", shape) for key, shape in SHAPES.items()}
 
 
 def load_mnist(path: str | Path | None = None, sha256: str | None = None) -> dict[str, np.ndarray]:
@@ -56,32 +38,4 @@ def load_mnist(path: str | Path | None = None, sha256: str | None = None) -> dic
     Raises DataError when the file is missing, fails its checksum, cannot be read or has wrong arrays.
     """
     path = Path(path) if path is not None else DEFAULT_PATH
-    if not path.is_file():
-        raise _fail(path, "the file is missing")
-    expected = (
-        sha256.strip().lower() if sha256 is not None else _expected_digest(path, path.with_suffix(".sha256"))
-    )
-    cached = _CACHE.get((path.resolve(), expected))
-    if cached is not None:
-        return dict(cached)
-
-    raw = path.read_bytes()
-    actual = hashlib.sha256(raw).hexdigest()
-    if actual != expected:
-        raise _fail(
-            path,
-            f"sha256 {actual} of its {len(raw)} bytes does not match the recorded {expected}, "
-            "so it is truncated, corrupt or from another build",
-        )
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in SHAPES}
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-        raise _fail(path, f"it cannot be read as an npz with arrays {sorted(SHAPES)} ({exc})") from exc
-    for key, shape in SHAPES.items():
-        array = arrays[key]
-        if array.shape != shape or array.dtype != np.uint8:
-            raise _fail(path, f"array {key} is {array.dtype}{array.shape}, expected uint8{shape}")
-        array.setflags(write=False)
-    _CACHE[(path.resolve(), expected)] = arrays
-    return dict(arrays)
+    return load_checked_npz(path, sha256, SPEC, "MNIST", REBUILD)
