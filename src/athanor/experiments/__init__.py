@@ -15,6 +15,7 @@ EXPERIMENTS: dict[str, str] = {
     "vae-kl": "athanor.experiments.vae_kl",
     "offline-rl": "athanor.experiments.offline_rl",
     "oceanworld": "athanor.experiments.oceanworld",
+    "stampca": "athanor.experiments.stampca",
 }
 
 
