@@ -65,10 +65,6 @@ SYSTEMS: dict[str, SystemSpec] = {
               "IQL with DDPG extraction: maximise Q(s, tanh(mu(s))), no behaviour cloning", head="ddpg"),
         _spec("iql-ddpg-bc", "offline-rl", "offline_rl.iql",
               "IQL with DDPG+BC extraction: Q term normalised by mean |Q| plus a BC term", head="ddpg_bc"),
-        _spec("stampca", "stampca", "stampca.autoencoder",
-              "conditional NCA: an emoji's code in one seed cell grows that emoji (autoencoder)"),
-        _spec("stampca-gan", "stampca", "stampca.mnist_gan",
-              "conditional NCA that grows an MNIST GAN's digit from the GAN latent in its seed cell"),
         _spec("ocean-random", "oceanworld", "oceanworld.qd",
               "random sampling of soft swimming creatures", algorithm="random"),
         _spec("ocean-greedy", "oceanworld", "oceanworld.qd",
@@ -79,6 +75,10 @@ SYSTEMS: dict[str, SystemSpec] = {
               "MAP-Elites on a 32x32 grid, seeded randomly", algorithm="mapelites"),
         _spec("ocean-ns-mapelites", "oceanworld", "oceanworld.qd",
               "MAP-Elites seeded from a novelty-search population", algorithm="ns_mapelites"),
+        _spec("stampca", "stampca", "stampca.autoencoder",
+              "conditional NCA: an emoji's code in one seed cell grows that emoji (autoencoder)"),
+        _spec("stampca-gan", "stampca", "stampca.mnist_gan",
+              "conditional NCA that grows an MNIST GAN's digit from the GAN latent in its seed cell"),
     ]
 }
 

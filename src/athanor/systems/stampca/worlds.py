@@ -5,9 +5,10 @@ designs at once ("StampCA", section on growing several designs in the same world
 (``grid_layout``, ``random_layout``, ``path_layout`` for a circle or the strokes of a word), grows the world
 (``Grower``), and measures interference as a function of spacing (``interference_curve``):
 
-    for a spacing d, g x g seeds of different designs at distance d from each other in a canvas of
-    (g - 1) d + 32 cells a side; each seed's error is the mean squared error of the 32 x 32 window centred on it
-    against its own target; the same seed is also grown alone in a canvas of the same size at the same place.
+    for a spacing d, g x g seeds of different designs at distance d from each other, centred in one canvas
+    (the widest spacing's, (g - 1) max(d) + 32 cells a side, so every spacing sees the same borders); each seed's
+    error is the mean squared error of the 32 x 32 window centred on it against its own target; the same seed is
+    also grown alone in the same canvas at the same place.
 
     world error(d) = mean over seeds of the window error with all seeds present
     alone error(d) = mean over seeds of the window error with that seed alone
@@ -128,13 +129,16 @@ def interference_curve(grower: Grower, targets: jax.Array, steps: int, key: jax.
     n = targets.shape[0]
     g = 3 if n >= 9 else (2 if n >= 4 else 1)
     targets = targets[: g * g]
+    # one canvas for every spacing (the widest layout's), the seeds centred in it: one compiled rollout
+    _, canvas = grid_layout(g, g, max(spacings), size // 2)
     world_err, alone_err = [], []
     for i, d in enumerate(spacings):
         pos, shape = grid_layout(g, g, d, size // 2)
+        pos = pos + (np.asarray(canvas) - np.asarray(shape)) // 2
         k = jax.random.fold_in(key, i)
-        together = grower.grow(grower.world(targets, pos, shape), k, steps)
+        together = grower.grow(grower.world(targets, pos, canvas), k, steps)
         # each seed alone with the same key, so the fire masks match the shared world's cell for cell
-        alone = [grower.grow(grower.world(targets[j:j + 1], pos[j:j + 1], shape), k, steps) for j in range(g * g)]
+        alone = [grower.grow(grower.world(targets[j:j + 1], pos[j:j + 1], canvas), k, steps) for j in range(g * g)]
         w = [_err(window(together, p, size), targets[j]) for j, p in enumerate(pos)]
         a = [_err(window(alone[j], p, size), targets[j]) for j, p in enumerate(pos)]
         world_err.append(float(np.mean(w)))
