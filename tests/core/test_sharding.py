@@ -48,6 +48,7 @@ def _systems():
     from athanor.systems.generative import autoregressive, diffusion, flow, gan, vae
     from athanor.systems.oceanworld import qd
     from athanor.systems.offline_rl import iql
+    from athanor.systems.stampca import autoencoder
 
     short = {"inner_steps": 2, "steps": 4}
     return {  # name -> (module, overrides, learning rates)
@@ -58,6 +59,7 @@ def _systems():
         "flow": (flow, short, ("lr",)),
         "iql": (iql, short, ("lr",)),
         "oceanworld": (qd, {"algorithm": "mapelites"}, ()),
+        "stampca": (autoencoder, {**short, "batch_size": 4, "pool_size": 8}, ("lr",)),
     }
 
 
@@ -207,7 +209,7 @@ def report() -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-SYSTEMS = ("vae", "gan-mbd", "autoregressive", "diffusion", "flow", "iql", "oceanworld")
+SYSTEMS = ("vae", "gan-mbd", "autoregressive", "diffusion", "flow", "iql", "oceanworld", "stampca")
 
 
 def test_the_subprocess_sees_four_cpu_devices(report):

@@ -14,7 +14,7 @@ system's ``step`` is made of.
 - ``block``: wait for asynchronous dispatch (timing); ``runtime_info``: JAX's version, backend and devices.
 
 Data parallelism (one job over several devices). A system opts in with a ``devices`` config field; nothing here
-knows a system, so any JAX step with a batch axis (a future NCA's pool of grids too) opts in the same way:
+knows a system, so any JAX step with a batch axis (StampCA's batch of NCA worlds too) opts in the same way:
 
 - ``mesh_for(devices, **sizes)``: None for ``devices = 1`` (the single-device path, untouched, so results stay
   bit-identical to a system without the option), else ``data_mesh(devices)`` after checking that every named

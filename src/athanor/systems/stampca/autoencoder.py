@@ -24,6 +24,9 @@ from the growing-NCA reference it builds on (``nca.py``) or is a choice stated h
   training emoji (only these carry gradient into the encoder), optionally cuts a random disc out of the
   ``damage`` lowest-loss ones, grows all, and writes the grown worlds back. The growing-NCA reference replaces one
   entry per batch; the conditional model replaces half, because only fresh seeds train the encoder.
+- Devices (not in the source): ``devices`` = N > 1 splits each batch of worlds over N devices with the
+  parameters and the pool replicated (``core.jaxtools``, as the generative models do); 1 is the single-device
+  path, bit-identical to the model without the option.
 - The data are the shipped Noto Color Emoji set (``athanor.data.emoji``: about 1,900 base emoji, 32 x 32),
   trained on its fixed 90% split; the held-out 10% measures generalisation to emoji never seen in training.
 
@@ -70,6 +73,7 @@ class Config(TrainConfig):
     max_emoji: int = param(0, lo=0)  # 0 = the whole set; else the first n of each split (tiny runs)
     eval_emoji: int = param(0, lo=0)  # 0 = every emoji of each split; else the first n of each
     eval_batch: int = param(64, lo=1)  # worlds grown at once when evaluating
+    devices: int = param(1, lo=1)  # not in the source: 1 = one device; N = each batch split over N devices
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -135,8 +139,7 @@ def load_data(cfg: Config, seed: int) -> dict[str, Any]:
         "images": jnp.asarray(images),
         "train": jnp.arange(len(train), dtype=jnp.int32),
         "heldout": jnp.arange(len(train), len(keep), dtype=jnp.int32),
-        "categories": np.asarray(emoji.categories)[keep],
-        "short_names": np.asarray(emoji.short_names)[keep],
+        "emoji_index": jnp.asarray(keep, dtype=jnp.int32),  # row of each image in the shipped set (its names)
         "constant": jnp.asarray(images[: len(train)].mean(axis=0)),  # the best constant image on training emoji
     }
 
@@ -156,6 +159,7 @@ def seeds(params, cfg: Config, targets: jax.Array) -> jax.Array:
 
 def init(cfg: Config, seed: int, data) -> State:
     _check(cfg)
+    mesh = _mesh(cfg)
     k_enc, k_rule, k_pool, k_state = jax.random.split(jaxtools.key(seed), 4)
     c = cfg.channels
     params = {
@@ -165,8 +169,8 @@ def init(cfg: Config, seed: int, data) -> State:
     pool_t = jax.random.choice(k_pool, data["train"], (cfg.pool_size,))
     pool_x = nca.centred(seeds(params, cfg, data["images"][pool_t]), (SIZE, SIZE)) if cfg.pool_size else \
         jnp.zeros((0, SIZE, SIZE, c))
-    return State(params=params, opt_state=_optimizer(cfg).init(params), pool_x=pool_x,
-                 pool_t=pool_t.astype(jnp.int32), key=k_state)
+    return jaxtools.replicate(State(params=params, opt_state=_optimizer(cfg).init(params), pool_x=pool_x,
+                                    pool_t=pool_t.astype(jnp.int32), key=k_state), mesh)
 
 
 def damage_disc(x: jax.Array, key: jax.Array) -> jax.Array:
@@ -198,26 +202,20 @@ def _draw_batch(state: State, data, cfg: Config, key: jax.Array):
     return slots, jnp.where(fresh[:, None, None, None], 0.0, x), t, fresh
 
 
-NAMES = ("categories", "short_names")  # the data's string arrays, kept out of jitted functions
-
-
-def _arrays(data) -> dict[str, jax.Array]:
-    return {k: v for k, v in data.items() if k not in NAMES}
-
-
-def step(state: State, data, cfg: Config) -> tuple[State, dict[str, jax.Array]]:
-    return _step(state, _arrays(data), cfg)
+def _mesh(cfg: Config):
+    """The data mesh of ``cfg.devices`` (None for one device); checks that batch_size divides."""
+    return jaxtools.mesh_for(cfg.devices, batch_size=cfg.batch_size)
 
 
 @functools.partial(jax.jit, static_argnames="cfg")
-def _step(state: State, data, cfg: Config) -> tuple[State, dict[str, jax.Array]]:
-    tx, rule = _optimizer(cfg), _rule(cfg)
+def step(state: State, data, cfg: Config) -> tuple[State, dict[str, jax.Array]]:
+    tx, rule, mesh = _optimizer(cfg), _rule(cfg), _mesh(cfg)
 
     def update(carry, key):
         params, opt_state, pool_x, pool_t = carry
         k_batch, k_len, k_grow = jax.random.split(key, 3)
         slots, start, t, fresh = _draw_batch(state.replace(pool_x=pool_x, pool_t=pool_t), data, cfg, k_batch)
-        targets = data["images"][t]
+        start, targets, fresh = jaxtools.shard_batch((start, data["images"][t], fresh), mesh)
         n_steps = jax.random.randint(k_len, (), cfg.grow_min, cfg.grow_max + 1)
 
         def loss_fn(p):
@@ -231,10 +229,10 @@ def _step(state: State, data, cfg: Config) -> tuple[State, dict[str, jax.Array]]
         if slots is not None:
             pool_x, pool_t = pool_x.at[slots].set(jax.lax.stop_gradient(x)), pool_t.at[slots].set(t)
         info = {"loss": loss, "grow_steps": n_steps.astype(jnp.float32)}
-        return (optax.apply_updates(params, updates), opt_state, pool_x, pool_t), info
+        return jaxtools.replicate((optax.apply_updates(params, updates), opt_state, pool_x, pool_t), mesh), info
 
     k, sub = jax.random.split(state.key)
-    carry = (state.params, state.opt_state, state.pool_x, state.pool_t)
+    carry = jaxtools.replicate((state.params, state.opt_state, state.pool_x, state.pool_t), mesh)
     (params, opt_state, pool_x, pool_t), infos = jax.lax.scan(update, carry, jax.random.split(sub, cfg.inner_steps))
     state = state.replace(params=params, opt_state=opt_state, pool_x=pool_x, pool_t=pool_t, key=k)
     return state, jax.tree_util.tree_map(jnp.mean, infos)
@@ -306,12 +304,14 @@ def evaluate(state: State, data, cfg: Config, seed: int) -> dict[str, float]:
 
 def _category_table(errors, data):
     from athanor.core.artifacts import Heatmap
+    from athanor.data.emoji import load_emoji
 
-    cats = list(dict.fromkeys(data["categories"]))
+    categories = np.asarray(load_emoji().categories)[np.asarray(data["emoji_index"])]
+    cats = list(dict.fromkeys(categories))
     cols = [f"{split} {what}" for split in errors for what in ("MSE", "/ constant")]
     table = np.full((len(cats), len(cols)), np.nan)
     for j, (idx, err, _, const) in enumerate(errors.values()):
-        names = data["categories"][idx]
+        names = categories[idx]
         for i, c in enumerate(cats):
             sel = names == c
             if sel.any():
