@@ -45,7 +45,7 @@ from matplotlib.figure import Figure
 from athanor.viz.table import Heatmap
 
 __all__ = ["render", "heatmap", "heatmap_grid", "curves", "image_grid", "bar_compare", "scatter2d",
-           "action_scatter", "grid_panels", "to_rgb_uint8", "use_log_axis", "DPI"]
+           "action_scatter", "grid_panels", "to_rgb_uint8", "use_log_axis", "text_outlines", "DPI"]
 
 DPI = 100
 # Substrings that mark a metric whose scale spans decades, so a log axis shows its progress.
@@ -435,3 +435,15 @@ def grid_panels(grids: Sequence[np.ndarray], titles: Sequence[str], *, extent: t
             ax.set_ylabel(ylabel, fontsize=8)
     fig.colorbar(im, ax=axes.ravel().tolist(), fraction=0.03, pad=0.02, label=label)
     return render(fig)
+
+
+def text_outlines(text: str, height: float) -> list[np.ndarray]:
+    """The outlines of ``text`` set in bold DejaVu Sans (matplotlib's bundled font), as closed polylines (m, 2) of
+    (row, col) in a grid whose capital letters are about ``height`` cells tall, with the top-left of the text's
+    box at (0, 0): a path to place things along (StampCA draws a word with seeds)."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextPath
+
+    path = TextPath((0, 0), text, size=height / 0.73, prop=FontProperties(family="DejaVu Sans", weight="bold"))
+    box = path.get_extents()
+    return [np.stack([box.y1 - poly[:, 1], poly[:, 0] - box.x0], axis=1) for poly in path.to_polygons()]

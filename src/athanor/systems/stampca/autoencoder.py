@@ -337,7 +337,10 @@ def final(state: State, data, cfg: Config, seed: int) -> tuple[dict[str, float],
 
 
 def _world_videos(grower: worlds.Grower, nine: jax.Array, cfg: Config, key: jax.Array) -> dict[str, np.ndarray]:
-    """Growth videos of a 3 x 3 world at a safe spacing (40), at a crowded one (16), and of seeds on a circle."""
+    """Growth videos of a 3 x 3 world at a safe spacing (40) and at a crowded one (16), and of seeds placed one
+    design apart along a circle and along the outlines of the word "HI"."""
+    from athanor.viz.figures import text_outlines
+
     out = {}
     for name, d in (("world", 40), ("world_too_close", 16)):
         pos, shape = worlds.grid_layout(3, 3, d, SIZE // 2)
@@ -345,9 +348,14 @@ def _world_videos(grower: worlds.Grower, nine: jax.Array, cfg: Config, key: jax.
         out[name] = nca.video(frames[:, 0], scale=2)
     centre, radius = (3 * SIZE, 3 * SIZE), 2 * SIZE
     ring = worlds.path_layout(worlds.circle_points(centre, radius), spacing=2 * np.pi * radius / 12)[:12]
-    codes = jnp.concatenate([nine, nine[:3]])[: len(ring)]
-    _, frames = grower.grow(grower.world(codes, ring, (6 * SIZE, 6 * SIZE)), key, 2 * cfg.grow_max, frames=True)
-    out["circle"] = nca.video(frames[:, 0], scale=2)
+    paths = {"circle": (ring, (6 * SIZE, 6 * SIZE))}
+    letters = [worlds.path_layout(line, spacing=SIZE) for line in text_outlines("HI", 6 * SIZE)]
+    word = np.concatenate(letters) + SIZE // 2
+    paths["word"] = (word, tuple(int(v) for v in word.max(axis=0) + SIZE // 2 + 1))
+    for name, (pos, shape) in paths.items():
+        codes = nine[np.arange(len(pos)) % len(nine)]
+        _, frames = grower.grow(grower.world(codes, pos, shape), key, 2 * cfg.grow_max, frames=True)
+        out[name] = nca.video(frames[:, 0], scale=2)
     return out
 
 
