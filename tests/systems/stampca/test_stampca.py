@@ -228,3 +228,36 @@ def test_classifier_is_cached_and_reads_real_digits(mnist):
     assert again is data["classifier"]
     assert acc == pytest.approx(float(data["classifier_accuracy"]))
     assert acc > 0.5  # 20 updates already beat chance (0.1) by far
+
+
+# ------------------------------------------------------------------------------------------- learning (slow)
+
+
+def _train(module, cfg):
+    data = module.load_data(cfg, 0)
+    state = module.init(cfg, 0, data)
+    for _ in range(cfg.steps // cfg.inner_steps):
+        state, _ = module.step(state, data, cfg)
+    return state, data
+
+
+@pytest.mark.slow
+def test_emoji_learning_beats_the_constant_image():
+    """16 emoji, 300 updates without a pool: the grown emoji are already far closer than the best constant."""
+    cfg = dataclasses.replace(A.Config(), steps=300, inner_steps=50, pool_size=0, max_emoji=16, eval_emoji=16)
+    state, data = _train(A, cfg)
+    m = A.evaluate(state, data, cfg, 0)
+    assert m["train_ratio"] < 0.5, m
+    assert m["train_below_constant"] >= 0.9, m
+
+
+@pytest.mark.slow
+def test_mnist_route_learns_digits_and_grows_them():
+    """5,000 GAN updates give varied digits; 300 NCA updates already halve the error of an empty world."""
+    cfg = dataclasses.replace(M.Config(), steps=5_300, gan_steps=5_000, inner_steps=50, eval_samples=200)
+    state, data = _train(M, cfg)
+    m = M.evaluate(state, data, cfg, 0)
+    assert m["gan_class_entropy"] > 2.5, m
+    z = jax.random.normal(jax.random.PRNGKey(0), (200, cfg.latent_dim))
+    empty = float(jnp.mean(M.ink_to_rgba(M.generate(state.gen, z)) ** 2))
+    assert m["nca_mse"] < 0.5 * empty, (m, empty)
