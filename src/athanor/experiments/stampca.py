@@ -46,6 +46,10 @@ FIGURES = {  # experiment artifact -> (run label, the run's figure)
     "emoji_regeneration": ("emoji", "regeneration"),
     "emoji_category_errors": ("emoji", "category_errors"),
     "mnist_generator_vs_grown": ("mnist", "generator_vs_grown"),
+    "emoji_world": ("emoji", "world"),  # videos
+    "emoji_world_too_close": ("emoji", "world_too_close"),
+    "emoji_word": ("emoji", "word"),
+    "mnist_world": ("mnist", "world"),
 }
 
 
@@ -86,16 +90,16 @@ def analyse(records, scale: str) -> Analysis:
 
 
 def _figures(records) -> dict:
-    from athanor.core.runs import read_image, read_table
+    from athanor.core.runs import read_image, read_table, read_video
 
     out = {}
     for name, (label, figure) in FIGURES.items():
         rec = first_run(records, label)
         if rec is None:
             continue
-        art = read_table(rec.run_dir, figure)
-        if art is None:
-            art = read_image(rec.run_dir, figure)
-        if art is not None:
-            out[name] = art
+        for read in (read_table, read_image, read_video):
+            art = read(rec.run_dir, figure)
+            if art is not None:
+                out[name] = art
+                break
     return out
