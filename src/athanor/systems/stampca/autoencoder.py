@@ -70,8 +70,8 @@ class Config(TrainConfig):
     pool_size: int = param(256, lo=0)  # beyond the post (growing-NCA: 1,024); 0 = every world grows from a seed
     pool_fresh: int = param(4, lo=1)  # fresh seeds per batch when pooling (see the docstring)
     damage: int = param(0, lo=0)  # pooled worlds per batch that get a disc cut out (regeneration training)
-    max_emoji: int = param(0, lo=0)  # 0 = the whole set; else the first n of each split (tiny runs)
-    eval_emoji: int = param(0, lo=0)  # 0 = every emoji of each split; else the first n of each
+    max_emoji: int = param(0, lo=0)  # 0 = the whole set; else n of each split, spread over the sort order
+    eval_emoji: int = param(0, lo=0)  # 0 = every emoji of each split; else n of each, spread likewise
     eval_batch: int = param(64, lo=1)  # worlds grown at once when evaluating
     devices: int = param(1, lo=1)  # not in the source: 1 = one device; N = each batch split over N devices
 
@@ -132,7 +132,7 @@ def load_data(cfg: Config, seed: int) -> dict[str, Any]:
     emoji = load_emoji()
     train, heldout = emoji.train_indices(), emoji.heldout_indices()
     if cfg.max_emoji:
-        train, heldout = train[: cfg.max_emoji], heldout[: cfg.max_emoji]
+        train, heldout = spread(train, cfg.max_emoji), spread(heldout, cfg.max_emoji)
     keep = np.concatenate([train, heldout])
     images = emoji.rgba_float()[keep]  # (n, 32, 32, 4)
     return {
@@ -292,7 +292,8 @@ def _metrics(errors) -> dict[str, float]:
         out[f"{split}_mse"] = float(err.mean())
         out[f"{split}_mse_2x"] = float(err2.mean())
         out[f"{split}_constant_mse"] = float(const.mean())
-        out[f"{split}_ratio"] = float(err.mean() / const.mean())
+        if const.mean() > 0:  # zero only when a split holds one emoji, which is its own mean
+            out[f"{split}_ratio"] = float(err.mean() / const.mean())
         out[f"{split}_below_constant"] = float(np.mean(err < const))
     return out
 
