@@ -21,7 +21,10 @@ evidence that the baseline does the same maths (tests/test_bench_stampca.py asse
 ``--threads N`` restricts the process to N cores (CPU affinity, which sets XLA's thread pool, set before JAX
 starts) and sets torch's intra-op threads to N; the default is every core the process may use. ``run_wall_s`` is
 the whole run, start to JSON, compiles included. Timings share the machine with whatever else runs; the JSON
-records the load average before and after.
+records the load average before and after. On a busy machine torch's thread pool collapses when it has more
+threads than there are free cores (measured on the 2-core machine with another job running: an eager rollout took
+15-45 s with 2 threads against 1.7 s with 1), so compare there with ``--threads 1`` and leave the default for an
+idle machine.
 """
 
 from __future__ import annotations
