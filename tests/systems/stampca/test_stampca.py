@@ -65,16 +65,15 @@ def test_pool_gives_fresh_seeds_to_the_worst_worlds_and_damages_the_best(emoji):
     # pool worlds with known errors: world i is the target plus i * 0.1 everywhere
     t = data["train"][:4]
     targets = data["images"][t]
-    pool = jnp.zeros((4, A.SIZE, A.SIZE, cfg.channels)).at[..., :4].set(
+    pool = jnp.ones((4, A.SIZE, A.SIZE, cfg.channels)).at[..., :4].set(  # error of world i: (0.1 i)^2
         targets + 0.1 * jnp.arange(4.0)[:, None, None, None])
-    pool = pool.at[..., 3].set(1.0)  # alive everywhere, so the disc shows as zeros
     st = state.replace(pool_x=pool, pool_t=t)
     slots, start, new_t, fresh = A._draw_batch(st, data, cfg, jax.random.PRNGKey(1))
     assert int(slots[0]) == 3  # the worst world first ...
     assert bool(fresh[0]) and not bool(fresh[1:].any())  # ... gets the fresh seed
     np.testing.assert_array_equal(start[0], 0.0)
     assert int(slots[-1]) == 0  # the best world is the damaged one
-    assert float(jnp.mean(start[-1][..., 3] == 0)) > 0.02
+    assert float(jnp.mean(start[-1][..., 4] == 0)) > 0.02  # the hidden channels were all 1: the disc shows
     np.testing.assert_array_equal(start[1:3], pool[np.asarray(slots[1:3])])
     np.testing.assert_array_equal(new_t[1:], t[np.asarray(slots[1:])])
 

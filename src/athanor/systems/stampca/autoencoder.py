@@ -220,7 +220,8 @@ def step(state: State, data, cfg: Config) -> tuple[State, dict[str, jax.Array]]:
 
         def loss_fn(p):
             x0 = jnp.where(fresh[:, None, None, None], nca.centred(seeds(p, cfg, targets), (SIZE, SIZE)), start)
-            x = nca.grow(rule, p["rule"], x0, k_grow, cfg.grow_max, fire_rate=cfg.fire_rate, active=n_steps)
+            x = nca.grow(rule, p["rule"], x0, k_grow, cfg.grow_max, fire_rate=cfg.fire_rate,
+                         active=None if cfg.grow_min == cfg.grow_max else n_steps)
             per_world = nca.visible_mse(x, targets)
             return jnp.mean(per_world), x
 

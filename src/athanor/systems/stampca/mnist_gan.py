@@ -266,7 +266,8 @@ def _nca_step(state: State, data, cfg: Config) -> tuple[State, dict[str, jax.Arr
 
         def loss_fn(p):
             x = nca.grow(rule, p, nca.centred(seeds(cfg, z), (SIDE, SIDE)), k_grow, cfg.grow_max,
-                         fire_rate=cfg.fire_rate, active=n_steps)
+                         fire_rate=cfg.fire_rate,
+                         active=None if cfg.grow_min == cfg.grow_max else n_steps)
             return jnp.mean(nca.visible_mse(x, targets))
 
         loss, grads = jax.value_and_grad(loss_fn)(params)

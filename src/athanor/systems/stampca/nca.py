@@ -93,7 +93,10 @@ class UpdateRule(nn.Module):
 def nca_step(rule: UpdateRule, params: Any, x: jax.Array, key: jax.Array, *, fire_rate: float = 0.5,
              alive_threshold: float | None = ALIVE_THRESHOLD) -> jax.Array:
     """One NCA step of the worlds x (b, h, w, C); ``alive_threshold=None`` switches the alive mask off."""
-    dx = rule.apply({"params": params}, perceive(x))  # (b, h, w, C)
+    p = perceive(x)  # (b, h, w, 3C)
+    # the rule sees the cells as rows of one matrix: with 4-D input XLA's backward pass transposes the gradients
+    # of both layers at every step before their weight products (measured: the whole update about 1.3x slower on CPU)
+    dx = rule.apply({"params": params}, p.reshape(-1, p.shape[-1])).reshape(x.shape)  # (b, h, w, C)
     fire = jax.random.uniform(key, x.shape[:-1] + (1,)) < fire_rate  # (b, h, w, 1)
     new = x + dx * fire
     if alive_threshold is None:
