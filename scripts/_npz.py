@@ -32,3 +32,20 @@ def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_bytes(buffer.getvalue())
     tmp.replace(path)
+
+
+def write_shipped(out_dir: Path, stem: str, arrays: dict[str, np.ndarray]) -> str:
+    """Write ``<stem>.npz`` (``write_npz``) into ``out_dir``, check that every array reads back identical (dtype
+    and values), write its sha256 to ``<stem>.sha256`` and return the digest."""
+    import hashlib
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    npz_path = out_dir / f"{stem}.npz"
+    write_npz(npz_path, arrays)
+    with np.load(npz_path, allow_pickle=False) as check:
+        for key, array in arrays.items():
+            if check[key].dtype != array.dtype or not np.array_equal(check[key], array):
+                raise ValueError(f"{npz_path.name}: {key} did not round-trip")
+    digest = hashlib.sha256(npz_path.read_bytes()).hexdigest()
+    (out_dir / f"{stem}.sha256").write_text(digest + "\n")
+    return digest

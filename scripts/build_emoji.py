@@ -66,7 +66,7 @@ from PIL import Image
 # scripts/ is not a package: put this file's folder on the path so the shared helper imports however the script is
 # loaded (run directly, or by path from the tests).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _npz import write_npz  # noqa: E402
+from _npz import write_shipped  # noqa: E402
 
 PACKAGE = "emoji-datasource-google"
 VERSION = "16.0.0"
@@ -193,16 +193,7 @@ def build(out_dir: Path) -> str:
         files = fetch_package(Path(tmp))
     arrays = build_arrays(files)
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    npz_path = out_dir / "emoji.npz"
-    write_npz(npz_path, arrays)
-    with np.load(npz_path, allow_pickle=False) as check:
-        for key, array in arrays.items():
-            if check[key].dtype != array.dtype or not np.array_equal(check[key], array):
-                raise ValueError(f"{npz_path.name}: {key} did not round-trip")
-    digest = hashlib.sha256(npz_path.read_bytes()).hexdigest()
-    (out_dir / "emoji.sha256").write_text(digest + "\n")
-    return digest
+    return write_shipped(out_dir, "emoji", arrays)
 
 
 def main(argv: list[str] | None = None) -> int:

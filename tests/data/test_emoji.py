@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import collections
 import hashlib
-import importlib.util
 import io
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,30 +14,17 @@ from PIL import Image
 from athanor.core.errors import DataError
 from athanor.data import emoji
 from athanor.data.emoji import Emoji, load_emoji
+from shipped_data import copy_shipped, load_script
 
 REBUILD = "python scripts/build_emoji.py"
 
 
-def _load_build_script():
-    path = Path(__file__).resolve().parents[2] / "scripts" / "build_emoji.py"
-    spec = importlib.util.spec_from_file_location("build_emoji", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-build_emoji = _load_build_script()
+build_emoji = load_script("build_emoji")
 
 
 def _copy(tmp_path: Path, data: bytes, digest: str | None = None) -> Path:
     """Write data as tmp/emoji.npz with a sha256 file (the shipped digest unless given)."""
-    target = tmp_path / "emoji.npz"
-    target.write_bytes(data)
-    if digest is None:
-        shutil.copyfile(emoji.DEFAULT_PATH.with_suffix(".sha256"), tmp_path / "emoji.sha256")
-    else:
-        (tmp_path / "emoji.sha256").write_text(digest + "\n")
-    return target
+    return copy_shipped(tmp_path, emoji.DEFAULT_PATH, data, digest)
 
 
 @pytest.fixture(scope="module")

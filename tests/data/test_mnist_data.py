@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import importlib.util
 import io
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,32 +13,19 @@ import pytest
 from athanor.core.errors import DataError
 from athanor.data import mnist
 from athanor.data.mnist import load_mnist
+from shipped_data import copy_shipped, load_script
 
 REBUILD = "python scripts/build_mnist.py"
 TRAIN_COUNTS = (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949)
 TEST_COUNTS = (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009)
 
 
-def _load_build_script():
-    path = Path(__file__).resolve().parents[2] / "scripts" / "build_mnist.py"
-    spec = importlib.util.spec_from_file_location("build_mnist", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-build_mnist = _load_build_script()
+build_mnist = load_script("build_mnist")
 
 
 def _copy(tmp_path: Path, data: bytes, digest: str | None = None) -> Path:
     """Write data as tmp/mnist.npz with a sha256 file (the shipped digest unless given)."""
-    target = tmp_path / "mnist.npz"
-    target.write_bytes(data)
-    if digest is None:
-        shutil.copyfile(mnist.DEFAULT_PATH.with_suffix(".sha256"), tmp_path / "mnist.sha256")
-    else:
-        (tmp_path / "mnist.sha256").write_text(digest + "\n")
-    return target
+    return copy_shipped(tmp_path, mnist.DEFAULT_PATH, data, digest)
 
 
 def test_shipped_file_verifies_and_has_mnist_shapes_and_label_counts():
@@ -155,8 +140,9 @@ def test_idx_parser_rejects_bad_headers_and_sizes(raw, match):
 
 def test_npz_writer_is_byte_reproducible_and_loadable(tmp_path):
     arrays = {"a": np.arange(12, dtype=np.uint8).reshape(3, 4), "b": np.ones(5, np.uint8)}
-    build_mnist.write_npz(tmp_path / "one.npz", arrays)
-    build_mnist.write_npz(tmp_path / "two.npz", arrays)
+    npz = load_script("_npz")
+    npz.write_npz(tmp_path / "one.npz", arrays)
+    npz.write_npz(tmp_path / "two.npz", arrays)
     assert (tmp_path / "one.npz").read_bytes() == (tmp_path / "two.npz").read_bytes()
     with np.load(tmp_path / "one.npz", allow_pickle=False) as loaded:
         assert sorted(loaded.files) == ["a", "b"]

@@ -19,11 +19,16 @@ def _tiny(module, **over):
     return dataclasses.replace(module.Config(), **{**module.PRESETS["tiny"], **over})
 
 
+def _started(module):
+    """(tiny config, data, initial state) of a system."""
+    cfg = _tiny(module)
+    data = module.load_data(cfg, 0)
+    return cfg, data, module.init(cfg, 0, data)
+
+
 @pytest.fixture(scope="module")
 def emoji():
-    cfg = _tiny(A)
-    data = A.load_data(cfg, 0)
-    return cfg, data, A.init(cfg, 0, data)
+    return _started(A)
 
 
 def test_seed_cell_is_opaque_with_the_code_in_the_hidden_channels(emoji):
@@ -172,9 +177,7 @@ def test_a_live_rule_interferes_only_within_its_light_cone():
 
 @pytest.fixture(scope="module")
 def mnist():
-    cfg = _tiny(M)
-    data = M.load_data(cfg, 0)
-    return cfg, data, M.init(cfg, 0, data)
+    return _started(M)
 
 
 def test_mnist_seed_holds_the_latent_itself(mnist):
