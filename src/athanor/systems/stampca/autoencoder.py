@@ -18,7 +18,8 @@ from the growing-NCA reference it builds on (``nca.py``) or is a choice stated h
 - N is drawn from [grow_min, grow_max] = [32, 48] instead of fixed at 32, as in the growing-NCA line of work,
   so that the design is held over a range of times rather than hit at one step.
 - Scale: the post trained for about 4 hours on a GPU (its step count is not given). ``full`` here is 3,000
-  updates of batch 8, about 35 minutes on 2 CPU cores; RESULTS.md reports the quality that reaches.
+  updates of batch 8 (not yet timed whole; BENCHMARKS.md has one update's speed); RESULTS.md reports the
+  quality that reaches.
 - Sample pool (beyond the post; ``pool_size`` > 0): worlds persist across updates. Each update draws
   ``batch_size`` pool entries, replaces the ``pool_fresh`` of them with the highest loss by new seeds of random
   training emoji (only these carry gradient into the encoder), optionally cuts a random disc out of the
@@ -57,7 +58,7 @@ SIZE = 32  # the post's world and emoji size
 
 @dataclasses.dataclass(frozen=True)
 class Config(TrainConfig):
-    steps: int = param(3_000, lo=1)  # not stated (the post trained ~4 GPU-hours); ~35 min on 2 CPU cores
+    steps: int = param(3_000, lo=1)  # not stated (the post trained ~4 GPU-hours); sized for 2 CPU cores
     inner_steps: int = param(50, lo=1)  # updates fused per jitted call (speed only)
     batch_size: int = param(8, lo=1)  # growing-NCA: 8
     channels: int = param(64, lo=5)  # post: 64-length cell state, RGBA + 60 hidden
@@ -145,9 +146,7 @@ def load_data(cfg: Config, seed: int) -> dict[str, Any]:
 
 
 def _optimizer(cfg: Config) -> optax.GradientTransformation:
-    boundary = max(1, int(cfg.lr_decay_at * cfg.steps))
-    schedule = optax.piecewise_constant_schedule(cfg.lr, {boundary: 0.1})
-    return optax.chain(nca.normalized_gradients(), optax.adam(schedule))
+    return nca.optimizer(cfg.lr, cfg.steps, cfg.lr_decay_at)
 
 
 def seeds(params, cfg: Config, targets: jax.Array) -> jax.Array:

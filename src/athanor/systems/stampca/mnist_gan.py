@@ -25,7 +25,7 @@ of the predicted-class histogram, ``nca_agrees_with_gan`` how often it gives the
 generator's digit for the same latent. The generator's and real test digits' scores are the references.
 
 Choices the post leaves open: the network sizes, optimiser and step counts above (30,000 GAN updates, then 2,000
-NCA updates of batch 8, about 20 minutes on 2 CPU cores); dropout 0.3 in D, without which D wins within a few
+NCA updates of batch 8, sized for 2 CPU cores, not yet timed whole); dropout 0.3 in D, without which D wins within a few
 hundred updates and the generator's digits stay speckled and collapse onto a few classes; ``latent_dim`` = 32 (it
 must fit in the C - 4 hidden channels). N ~ Uniform{32..48}, as for the emoji.
 """
@@ -179,9 +179,7 @@ def _gan_tx(cfg: Config) -> optax.GradientTransformation:
 
 
 def _rule_tx(cfg: Config) -> optax.GradientTransformation:
-    boundary = max(1, int(cfg.lr_decay_at * (cfg.steps - cfg.gan_steps)))
-    return optax.chain(nca.normalized_gradients(), optax.adam(optax.piecewise_constant_schedule(cfg.lr,
-                                                                                                 {boundary: 0.1})))
+    return nca.optimizer(cfg.lr, cfg.steps - cfg.gan_steps, cfg.lr_decay_at)
 
 
 def _rule(cfg: Config) -> nca.UpdateRule:

@@ -42,7 +42,7 @@ import optax
 from flax import linen as nn
 
 __all__ = ["UpdateRule", "perceive", "alive_mask", "nca_step", "grow", "stamp", "centred", "visible_mse", "render",
-           "video", "normalized_gradients", "RGBA", "ALIVE_THRESHOLD"]
+           "video", "normalized_gradients", "optimizer", "RGBA", "ALIVE_THRESHOLD"]
 
 RGBA = 4  # visible channels: premultiplied RGB and alpha
 ALIVE_THRESHOLD = 0.1  # growing-NCA reference
@@ -171,3 +171,10 @@ def normalized_gradients(eps: float = 1e-8) -> optax.GradientTransformation:
         return jax.tree_util.tree_map(lambda g: g / (jnp.linalg.norm(g) + eps), updates), state
 
     return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+
+
+def optimizer(lr: float, updates: int, decay_at: float) -> optax.GradientTransformation:
+    """The growing-NCA optimiser: normalised gradients, then Adam at ``lr`` dropping to lr / 10 after the fraction
+    ``decay_at`` of ``updates``."""
+    boundary = max(1, int(decay_at * updates))
+    return optax.chain(normalized_gradients(), optax.adam(optax.piecewise_constant_schedule(lr, {boundary: 0.1})))
