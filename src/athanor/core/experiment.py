@@ -87,3 +87,22 @@ def first_run(records: Sequence[RunRecord], label: str) -> RunRecord | None:
     """The completed run of ``label`` with the lowest seed (the one an experiment shows pictures of), or None."""
     done = [r for r in records if r.spec.label == label and r.final]
     return min(done, key=lambda r: r.seed) if done else None
+
+
+def run_figures(records: Sequence[RunRecord], wanted: Mapping[str, tuple[str, str]]) -> dict[str, Any]:
+    """Artifacts of the experiment's runs, to show with it: ``{name: (run label, the run's artifact name)}`` ->
+    ``{name: table | image | video}`` read from the lowest-seed completed run of each label (missing ones left
+    out)."""
+    from athanor.core.runs import read_image, read_table, read_video
+
+    out: dict[str, Any] = {}
+    for name, (label, artifact) in wanted.items():
+        rec = first_run(records, label)
+        if rec is None:
+            continue
+        for read in (read_table, read_image, read_video):
+            art = read(rec.run_dir, artifact)
+            if art is not None:
+                out[name] = art
+                break
+    return out

@@ -238,7 +238,9 @@ def _loop(run: _Run, resume_from: Path | None, stop_after: int | None) -> RunRes
             state, done, saved = new_state, done + cfg.inner_steps, False
             run.log("train", done, values)
             bar.update(cfg.inner_steps)
-            bar.set_postfix(loss=f"{values.get('loss', float('nan')):.4g}", refresh=False)
+            shown = "loss" if "loss" in values else next(iter(values), None)  # else a system's first metric
+            if shown is not None:
+                bar.set_postfix({shown: f"{values[shown]:.4g}"}, refresh=False)
             if cfg.eval_every and done % cfg.eval_every == 0 and done < cfg.steps:
                 with run.guard(f"evaluating at step {done}", state, done, saved):
                     run.log("eval", done, _scalars(system.evaluate(state, data, cfg, eval_seed(seed, done)),

@@ -16,6 +16,7 @@ EXPERIMENTS: dict[str, str] = {
     "offline-rl": "athanor.experiments.offline_rl",
     "oceanworld": "athanor.experiments.oceanworld",
     "stampca": "athanor.experiments.stampca",
+    "multicell": "athanor.experiments.multicell",
 }
 
 

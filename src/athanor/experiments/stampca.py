@@ -26,7 +26,7 @@ when the interval clears the threshold, inconclusive when it straddles it, one s
 from __future__ import annotations
 
 from athanor.core.claims import Check, claim
-from athanor.core.experiment import Analysis, RunSpec, first_run, paired
+from athanor.core.experiment import Analysis, RunSpec, paired, run_figures
 
 SUMMARY = "a conditional NCA that grows any emoji from one seed cell, and MNIST digits from GAN latents"
 SOURCE = "StampCA: Growing Emoji with Conditional Neural Cellular Automata"
@@ -86,20 +86,4 @@ def analyse(records, scale: str) -> Analysis:
                check("digit error at 2T / at T", _ratio("nca_mse_2x", "nca_mse", "mnist"), "<", DRIFT_MAX)],
               scale),
     ]
-    return Analysis(claims=claims, artifacts=_figures(records))
-
-
-def _figures(records) -> dict:
-    from athanor.core.runs import read_image, read_table, read_video
-
-    out = {}
-    for name, (label, figure) in FIGURES.items():
-        rec = first_run(records, label)
-        if rec is None:
-            continue
-        for read in (read_table, read_image, read_video):
-            art = read(rec.run_dir, figure)
-            if art is not None:
-                out[name] = art
-                break
-    return out
+    return Analysis(claims=claims, artifacts=run_figures(records, FIGURES))

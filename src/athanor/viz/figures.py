@@ -29,6 +29,9 @@ Functions:
   "data actions" / "policy actions" figure): :func:`scatter2d` with fixed limits and two guides.
 - :func:`grid_panels` several 2-D grids of values side by side on one shared colour scale, empty cells grey
   (a quality-diversity archive over time).
+- :func:`stacked_area` counts over time stacked in bands (species abundances).
+- :func:`categorical_frames` integer category grids to colour frames through a palette (a world's cells).
+- :func:`swatches` a legend panel of colour squares and labels, to set beside frames.
 """
 
 from __future__ import annotations
@@ -45,7 +48,8 @@ from matplotlib.figure import Figure
 from athanor.viz.table import Heatmap
 
 __all__ = ["render", "heatmap", "heatmap_grid", "curves", "image_grid", "bar_compare", "scatter2d",
-           "action_scatter", "grid_panels", "to_rgb_uint8", "use_log_axis", "text_outlines", "DPI"]
+           "action_scatter", "grid_panels", "to_rgb_uint8", "use_log_axis", "text_outlines", "stacked_area",
+           "categorical_frames", "swatches", "DPI"]
 
 DPI = 100
 # Substrings that mark a metric whose scale spans decades, so a log axis shows its progress.
@@ -447,3 +451,60 @@ def text_outlines(text: str, height: float) -> list[np.ndarray]:
     path = TextPath((0, 0), text, size=height / 0.73, prop=FontProperties(family="DejaVu Sans", weight="bold"))
     box = path.get_extents()
     return [np.stack([box.y1 - poly[:, 1], poly[:, 0] - box.x0], axis=1) for poly in path.to_polygons()]
+
+
+def stacked_area(x, counts, labels: Sequence[str], *, colours=None, title: str = "", xlabel: str = "",
+                 ylabel: str = "") -> np.ndarray:
+    """Columns of ``counts`` (T, K) stacked over ``x`` (T,), one band per label (a species plot)."""
+    counts = np.asarray(counts, dtype=np.float64)
+    if counts.ndim != 2 or counts.shape[1] != len(labels) or counts.shape[0] != len(x):
+        raise ValueError(f"stacked_area: counts {counts.shape} do not match {len(x)} x values and {len(labels)} "
+                         "labels")
+    fig = Figure(figsize=(7.5, 3.6), dpi=DPI, layout="constrained")
+    ax = fig.subplots()
+    kw = {"colors": [tuple(c) for c in colours]} if colours is not None else {}
+    ax.stackplot(np.asarray(x, dtype=np.float64), counts.T, labels=list(labels), **kw)
+    ax.set_xlabel(xlabel, fontsize=9)
+    ax.set_ylabel(ylabel, fontsize=9)
+    ax.set_title(title, fontsize=10)
+    ax.tick_params(labelsize=8)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    return render(fig)
+
+
+def categorical_frames(grids, colours, scale: int = 1) -> np.ndarray:
+    """Integer grids (T, H, W) of category indices -> uint8 RGB frames (T, H * scale, W * scale, 3).
+
+    ``colours`` (K, 3) floats in [0, 1]; index -1 takes the last colour (for example empty space)."""
+    grids = np.asarray(grids)
+    palette = (np.clip(np.asarray(colours, np.float64), 0, 1) * 255).round().astype(np.uint8)
+    frames = palette[np.where(grids < 0, len(palette) - 1, grids)]
+    if scale > 1:
+        frames = frames.repeat(scale, axis=-3).repeat(scale, axis=-2)
+    return frames
+
+
+def swatches(entries: Sequence[tuple[str, Sequence[float]]], height: int, width: int = 260,
+             title: str = "") -> np.ndarray:
+    """A legend panel (height, width, 3): one colour square and label per entry."""
+    fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_axis_off()
+    n = max(len(entries), 1)
+    step = min(1.0 / (n + 1.5), 0.09)
+    if title:
+        ax.text(0.05, 1 - step, title, fontsize=9, weight="bold", va="center")
+    for i, (label, colour) in enumerate(entries):
+        y = 1 - step * (i + 2)
+        ax.add_patch(_rectangle((0.05, y - step * 0.35), 0.08, step * 0.7, colour))
+        ax.text(0.17, y, label, fontsize=8, va="center", family="monospace")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    img = render(fig)
+    return img[:height, :width]
+
+
+def _rectangle(xy, w: float, h: float, colour):
+    from matplotlib.patches import Rectangle
+
+    return Rectangle(xy, w, h, facecolor=tuple(colour), edgecolor="black", linewidth=0.5)

@@ -1,0 +1,1 @@
+"""Multicell World: an open-ended chemistry of multicellular organisms (``world`` runs it, ``measures`` watches)."""
