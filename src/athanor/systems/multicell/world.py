@@ -54,8 +54,8 @@ THROUGHPUT_UNIT = "cell updates"
 
 @dataclasses.dataclass(frozen=True)
 class Config(TrainConfig):
-    steps: int = param(40_000, lo=1)  # ticks; not stated in the post (its appendix run is a long video)
-    inner_steps: int = param(200, lo=1)  # ticks per jitted call; a census after each
+    steps: int = param(100_000, lo=1)  # ticks; not stated in the post (its appendix run is a long video)
+    inner_steps: int = param(500, lo=1)  # ticks per jitted call; a census after each (201 in a full run)
     height: int = param(64, lo=4)  # post: a grid "in the tens of cells"; configurable to hundreds
     width: int = param(64, lo=4)
     slots: int = param(2048, lo=2)  # organism table size M (bounds the organisms alive at once)
