@@ -32,6 +32,7 @@ Functions:
 - :func:`stacked_area` counts over time stacked in bands (species abundances).
 - :func:`categorical_frames` integer category grids to colour frames through a palette (a world's cells).
 - :func:`swatches` a legend panel of colour squares and labels, to set beside frames.
+- :func:`bar_panel` horizontal bars on a fixed scale, one panel per video frame (a gauge beside a world).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from athanor.viz.table import Heatmap
 
 __all__ = ["render", "heatmap", "heatmap_grid", "curves", "image_grid", "bar_compare", "scatter2d",
            "action_scatter", "grid_panels", "to_rgb_uint8", "use_log_axis", "text_outlines", "stacked_area",
-           "categorical_frames", "swatches", "DPI"]
+           "categorical_frames", "swatches", "bar_panel", "DPI"]
 
 DPI = 100
 # Substrings that mark a metric whose scale spans decades, so a log axis shows its progress.
@@ -508,3 +509,20 @@ def _rectangle(xy, w: float, h: float, colour):
     from matplotlib.patches import Rectangle
 
     return Rectangle(xy, w, h, facecolor=tuple(colour), edgecolor="black", linewidth=0.5)
+
+
+def bar_panel(values, labels: Sequence[str], *, vmax: float, height: int, width: int = 220, title: str = "",
+              colours=None) -> np.ndarray:
+    """Horizontal bars of ``values`` on a fixed scale [0, vmax], as a (height, width, 3) panel: a frame-by-frame
+    gauge beside a video (for example the mean amount of each chemical)."""
+    values = np.asarray(values, dtype=np.float64)
+    fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI, layout="constrained")
+    ax = fig.subplots()
+    y = np.arange(len(values))[::-1]
+    ax.barh(y, values, color=None if colours is None else [tuple(c) for c in colours])
+    ax.set_yticks(y, list(labels), fontsize=7, family="monospace")
+    ax.set_xlim(0, max(float(vmax), 1e-9))
+    ax.tick_params(axis="x", labelsize=6)
+    ax.set_title(title, fontsize=8)
+    img = render(fig)
+    return img[:height, :width]

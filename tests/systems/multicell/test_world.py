@@ -116,3 +116,9 @@ def test_video_frames_have_the_legend():
     assert video.shape[:3] == (2, 16 * cfg.frame_scale, 16 * cfg.frame_scale + 300)
     green = (np.array(mc.REACTION_COLOURS[0]) * 255).round()
     assert np.abs(video[0, -1, 0] - green).max() <= 1 and np.array_equal(video[0, 0, 0], [0, 0, 0])
+    chem = np.zeros((2, mc.N_CHEM))
+    chem[1, 3] = 5.0
+    gauged = W.world_video(frames, W.rules(cfg), cfg.frame_scale, chem)
+    assert gauged.shape[2] == video.shape[2] + 160
+    assert np.array_equal(gauged[:, :, 160:], video)  # the gauge sits on the left of the same frames
+    assert not np.array_equal(gauged[0, :, :160], gauged[1, :, :160])  # and follows the amounts

@@ -321,14 +321,22 @@ def evaluate(state: State, data, cfg: Config, seed: int) -> dict[str, float]:
 # --- artifacts -----------------------------------------------------------------------------------------------
 
 
-def world_video(frames: np.ndarray, r: mc.Rules, scale: int, ticks=None) -> np.ndarray:
-    """Census frames (T, H, W) coloured per reaction, with the legend panel on the right."""
-    from athanor.viz.figures import categorical_frames, swatches
+def world_video(frames: np.ndarray, r: mc.Rules, scale: int, chem=None) -> np.ndarray:
+    """Census frames (T, H, W) coloured per reaction with the legend on the right and, given the census's mean
+    chemical amounts ``chem`` (T, 8), a gauge of them on the left (the post's appendix video)."""
+    from athanor.viz.figures import bar_panel, categorical_frames, swatches
 
     video = categorical_frames(frames, mc.colours(r.n_reactions), scale)
-    panel = swatches(mc.legend(r), height=video.shape[1], width=300, title="reaction (colour)")
-    panel = np.broadcast_to(panel, (len(video),) + panel.shape)
-    return np.concatenate([video, panel], axis=2)
+    height = video.shape[1]
+    legend = swatches(mc.legend(r), height=height, width=300, title="reaction (colour)")
+    parts = [video, np.broadcast_to(legend, (len(video),) + legend.shape)]
+    if chem is not None:
+        vmax = float(np.max(chem)) if np.size(chem) else 1.0
+        labels = [f"{i:02d}" for i in range(mc.N_CHEM)]
+        gauges = np.stack([bar_panel(row, labels, vmax=vmax, height=height, width=160,
+                                     title="mean amount per space") for row in chem])
+        parts.insert(0, gauges)
+    return np.concatenate(parts, axis=2)
 
 
 def draw(c: dict[str, np.ndarray], cfg: Config, seed: int) -> dict[str, Any]:
@@ -339,7 +347,7 @@ def draw(c: dict[str, np.ndarray], cfg: Config, seed: int) -> dict[str, Any]:
     r = rules(cfg)
     n_r = r.n_reactions
     tick, alive, cells = c["tick"], c["alive"], c["cells"]
-    video = world_video(c["frame"], r, cfg.frame_scale)
+    video = world_video(c["frame"], r, cfg.frame_scale, c["chem"])
     out: dict[str, Any] = {"world": video, "world_final": video[-1]}
 
     records = [{"tick": int(t), "label": f"{i:02d}", "amount": float(v)}
