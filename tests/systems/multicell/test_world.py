@@ -122,3 +122,19 @@ def test_video_frames_have_the_legend():
     assert gauged.shape[2] == video.shape[2] + 160
     assert np.array_equal(gauged[:, :, 160:], video)  # the gauge sits on the left of the same frames
     assert not np.array_equal(gauged[0, :, :160], gauged[1, :, :160])  # and follows the amounts
+
+
+@pytest.mark.slow
+def test_quick_world_selects_green_at_the_supply_and_grows_more_efficient_chains():
+    """The quick preset (48 x 48, 20,000 ticks; about a minute on 2 cores): founders of random reactions give way
+    to green near the supply, and organisms running green with a waste reaction appear and get more energy per
+    supplied molecule than green-only ones."""
+    cfg = resolve(W.Config, W.PRESETS, "quick")
+    state = W.init(cfg, 0, None)
+    for _ in range(cfg.steps // cfg.inner_steps):
+        state, _ = W.step(state, None, cfg)
+    out = W.evaluate(state, None, cfg, 0)
+    assert out["early_bottom_green"] > 0.5
+    assert out["mixed_organisms"] > 0
+    assert out["efficiency_ratio"] > 1.0
+    assert out["conservation_residual"] < 1e-3
