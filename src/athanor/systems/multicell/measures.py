@@ -56,10 +56,11 @@ Unbounded evolutionary activity shows as a real C(t) that keeps growing above th
 Shadow choices (``shadow``): census 0's organisms are the founders; their types are relabelled one-to-one to
 ids 0..K0-1 (ascending real hash), so the shadow starts with the real run's type structure. A slot holds a
 newborn at census t >= 1 when it is alive at t and was dead at t - 1 or its ``born`` tick changed; a slot that
-stays alive with the same ``born`` keeps its shadow type. A newborn whose real type differs from its parent_type
-(a mutation that made a type) gets a fresh id (a counter, in slot order); any other newborn copies the shadow
-type of an organism drawn uniformly, with replacement, from the organisms alive at census t - 1 (so types are
-drawn in proportion to their shadow abundance: neutral drift). When no organism was alive at t - 1 it gets a
+stays alive with the same ``born`` keeps its shadow type. The first newborn (in slot order) of a real type that
+no earlier census held gets a fresh id (a counter), so the shadow gains a component exactly when the real run
+shows a new type and both end with as many types; any other newborn copies the shadow type of an organism drawn
+uniformly, with replacement, from the organisms alive at census t - 1 (so types are drawn in proportion to their
+shadow abundance: neutral drift). When no organism was alive at t - 1 it gets a
 fresh id as well. Births and deaths between two censuses that no census sees are invisible to both runs alike.
 """
 
@@ -311,7 +312,7 @@ def activity(types, alive) -> Activity:
                     cumulative=cumulative, n_censuses=g.T)
 
 
-def shadow(types, alive, parent_type, born, seed) -> tuple[np.ndarray, np.ndarray]:
+def shadow(types, alive, born, seed) -> tuple[np.ndarray, np.ndarray]:
     """The neutral shadow of a run (Bedau & Packard 1992): same births, deaths and mutations, no selection.
 
     With S the shadow types (int64, a separate id space from the real hashes):
@@ -325,15 +326,15 @@ def shadow(types, alive, parent_type, born, seed) -> tuple[np.ndarray, np.ndarra
         S[t, m] = -1 where not alive[t, m].
 
     So the shadow gains a new component exactly when the real run shows a new type, and the two runs end with
-    the same number of types. (``parent_type`` is accepted for the record; counting a birth as new whenever its
-    type differs from its parent's would also count reversions to existing types, and give the shadow more
-    components than the real run, whose activity would then be spread thinner.)
+    the same number of types. (Counting a birth as new whenever its type differs from its parent's would also
+    count reversions to existing types, and give the shadow more components than the real run, whose activity
+    would then be spread thinner.)
 
     Fresh ids count up from the number of founder types, in census then slot order. The draws use
     ``numpy.random.default_rng(seed)``, so the shadow is a deterministic function of the census and the seed.
     Returns (S (T, M) int64, a copy of alive (T, M) bool).
     """
-    codes, alive, parent_type, born = _census_arrays(types, alive, parent_type, born)
+    codes, alive, born = _census_arrays(types, alive, born)
     rng = np.random.default_rng(seed)
     T, M = alive.shape
     out = np.full((T, M), -1, dtype=np.int64)
@@ -367,7 +368,7 @@ def shadow(types, alive, parent_type, born, seed) -> tuple[np.ndarray, np.ndarra
     return out, alive.copy()
 
 
-def evolutionary_activity(types, alive, parent_type, born, seed, quantile: float = 0.95) -> dict:
+def evolutionary_activity(types, alive, born, seed, quantile: float = 0.95) -> dict:
     """Bedau-Packard evolutionary activity of a run against its neutral shadow (``shadow``, ``activity``).
 
         a*                  = np.quantile(shadow final activities, quantile)   (linear interpolation; 0 if none)
@@ -383,7 +384,7 @@ def evolutionary_activity(types, alive, parent_type, born, seed, quantile: float
     if not 0.0 <= quantile <= 1.0:
         raise ValueError(f"quantile must be in [0, 1], got {quantile}")
     real = activity(types, alive)
-    s_types, s_alive = shadow(types, alive, parent_type, born, seed)
+    s_types, s_alive = shadow(types, alive, born, seed)
     sham = activity(s_types, s_alive)
     threshold = float(np.quantile(sham.final, quantile)) if sham.final.size else 0.0
     real_sig = int(np.count_nonzero(real.final > threshold))

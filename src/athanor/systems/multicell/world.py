@@ -301,7 +301,7 @@ def measure(c: dict[str, np.ndarray], cfg: Config, seed: int) -> dict[str, float
         out["modes_complexity_final"] = float(modes["complexity"][-1])
         out["modes_complexity_max"] = float(modes["complexity"].max())
         out["modes_ecology_mean"] = float(modes["ecology"].mean())
-    ea = measures.evolutionary_activity(types, alive, c["parent_type"].astype(np.int64), c["born"], seed)
+    ea = measures.evolutionary_activity(types, alive, c["born"], seed)
     for k in ("real_significant", "shadow_significant", "ratio", "real_types", "shadow_types", "threshold"):
         out[f"activity_{k}"] = float(ea[k])
     out["cells"] = float(cells[-1].sum())
@@ -372,7 +372,7 @@ def draw(c: dict[str, np.ndarray], cfg: Config, seed: int) -> dict[str, Any]:
         out["modes"] = curves(recs, ["change", "novelty", "complexity", "ecology"],
                               f"MODES over genome types persisting {cfg.persist} censuses", x="tick")
 
-    ea = measures.evolutionary_activity(types, alive, c["parent_type"].astype(np.int64), c["born"], seed)
+    ea = measures.evolutionary_activity(types, alive, c["born"], seed)
     recs = [{"tick": int(t), "label": lab, "types above the shadow's 95th-percentile activity": float(v)}
             for lab, key in (("world", "real_cumulative"), ("neutral shadow", "shadow_cumulative"))
             for t, v in zip(tick, ea[key], strict=True)]
