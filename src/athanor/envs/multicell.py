@@ -81,7 +81,10 @@ inputs and decay; ``World`` accumulates each, and ``tests/envs/test_multicell.py
     sum chem(t) = sum chem(0) + supplied + produced - consumed - decayed
 and that the energy released equals the chemical potential consumed. The totals grow without bound, so float32
 sums of them lose the small difference over a long run; ``balance`` accumulates each tick's net change instead
-(supplied + produced - consumed - decayed in that tick), which stays as small as the world's contents.
+(supplied + produced - consumed - decayed in that tick), which stays as small as the world's contents. Amounts
+are float32, and the pooling of step 5 (a segment sum, a division, a broadcast) does not give back exactly what
+it took: measured on a 32 x 32 world, it adds about 2e-8 of the world's contents per tick, 0.1-0.2% over a
+100,000-tick run (the system logs it as ``conservation_residual``); every other step conserves to rounding.
 """
 
 from __future__ import annotations
@@ -413,9 +416,11 @@ def react(world: World, rules: Rules, chemistry: Chemistry):
     need = a[r]  # (H, W, 8)
     avail = jnp.where(need > 0, world.chem / jnp.where(need > 0, need, 1.0), jnp.inf).min(axis=-1)
     extent = jnp.where(cell, jnp.minimum(rules.rate, avail), 0.0)  # (H, W)
-    used = extent[..., None] * need
+    # never take more than is there: extent * need can exceed the amount by a rounding error, and clamping the
+    # result at zero instead would create that error's worth of matter every time, a drift over long runs
+    used = jnp.minimum(extent[..., None] * need, world.chem)
     made = extent[..., None] * b[r]
-    chem = jnp.maximum(world.chem - used, 0.0) + made
+    chem = world.chem - used + made
     gain = extent * e[r]
     m = rules.slots
     return world.replace(
