@@ -29,17 +29,11 @@ import sys
 import time
 from pathlib import Path
 
+from _cores import set_threads
+
 CONFIGS = ({"size": 64, "batch": 1}, {"size": 64, "batch": 8}, {"size": 256, "batch": 1})
 QUICK = ({"size": 16, "batch": 1}, {"size": 16, "batch": 2})
 TARGET = 1e7  # cell updates per second at 256 x 256
-
-
-def set_threads(n: int) -> int:
-    cores = sorted(os.sched_getaffinity(0))
-    n = len(cores) if n <= 0 else min(n, len(cores))
-    if n < len(cores):
-        os.sched_setaffinity(0, cores[:n])
-    return n
 
 
 def measure(size: int, batch: int, ticks: int, repeats: int, warmup: int) -> dict:

@@ -39,18 +39,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _cores import set_threads
+
 FULL = {"batch_size": 8, "channels": 64, "hidden": 128, "steps": 48, "inner_steps": 2, "max_emoji": 0}
 QUICK = {"batch_size": 2, "channels": 8, "hidden": 16, "steps": 4, "inner_steps": 2, "max_emoji": 8}
 EQUIVALENCE_STEPS = 8  # NCA steps of the equivalence check (fire rate 1, so both rollouts are deterministic)
-
-
-def set_threads(n: int) -> int:
-    """Restrict this process to ``n`` of its cores (before JAX starts: XLA sizes its pool by the affinity)."""
-    cores = sorted(os.sched_getaffinity(0))
-    n = len(cores) if n <= 0 else min(n, len(cores))
-    if n < len(cores):
-        os.sched_setaffinity(0, cores[:n])
-    return n
 
 
 def _rss_mb() -> float:
