@@ -162,10 +162,10 @@ def parse_chemistry(reactions: str, potentials: str) -> Chemistry:
 class Rules:
     """Every constant of the world (hashable: a static argument of the jitted tick). See the module docstring."""
 
-    height: int = 32
-    width: int = 32
-    slots: int = 512
-    founders: int = 32
+    height: int = 64
+    width: int = 64
+    slots: int = 2048
+    founders: int = 128
     reactions: str = DEFAULT_REACTIONS
     potentials: str = DEFAULT_POTENTIALS
     supply: float = 8.0
@@ -174,9 +174,9 @@ class Rules:
     diffusion: float = 0.05
     decay: float = 0.002
     rate: float = 1.0
-    upkeep: float = 0.4
-    killer_cost: float = 1.0
-    kill: float = 0.5
+    upkeep: float = 0.5
+    killer_cost: float = 0.5
+    kill: float = 1.0
     death: float = 0.005
     birth_energy: float = 8.0
     birth_cost: float = 4.0

@@ -50,35 +50,38 @@ from athanor.envs import multicell as mc
 from athanor.systems.multicell import measures
 
 THROUGHPUT_UNIT = "cell updates"
+_R = mc.Rules()  # the world's defaults, written once in envs/multicell.py
 
 
 @dataclasses.dataclass(frozen=True)
 class Config(TrainConfig):
     steps: int = param(100_000, lo=1)  # ticks; not stated in the post (its appendix run is a long video)
     inner_steps: int = param(500, lo=1)  # ticks per jitted call; a census after each (201 in a full run)
-    height: int = param(64, lo=4)  # post: a grid "in the tens of cells"; configurable to hundreds
-    width: int = param(64, lo=4)
-    slots: int = param(2048, lo=2)  # organism table size M (bounds the organisms alive at once)
-    founders: int = param(128, lo=1)  # one-cell organisms at tick 0 (random non-killer reactions)
-    reactions: str = param(mc.DEFAULT_REACTIONS)  # the reaction table (envs/multicell.py docstring)
-    potentials: str = param(mc.DEFAULT_POTENTIALS)  # chemical potentials: energy = potential drop
-    supply: float = param(8.0, lo=0.0)  # 01 and 02 per supply event in the bottom row
-    supply_every: int = param(10, lo=1)  # post: supplied "periodically"
-    supply_scale: float = param(0.25, lo=1e-3)  # e-folding height of the supply, as a fraction of the height
-    diffusion: float = param(0.05, lo=0.0, hi=0.24)  # exchange rate between neighbouring spaces
-    decay: float = param(0.002, lo=0.0, hi=1.0)  # chemicals lost per tick (a sink)
-    rate: float = param(1.0, lo=0.0)  # most reactions a cell runs per tick
-    upkeep: float = param(0.5, lo=0.0)  # energy per cell per tick
-    killer_cost: float = param(0.5, lo=0.0)  # extra energy per killer cell per tick (post: killers cost energy)
-    kill: float = param(1.0, lo=0.0, hi=1.0)  # chance a killer destroys a foreign neighbour per tick
-    death: float = param(0.005, lo=0.0, hi=1.0)  # random death per cell per tick (turnover)
-    birth_energy: float = param(8.0, lo=0.0)  # post: a cell "with enough energy" makes a new cell
-    birth_cost: float = param(4.0, lo=0.0)
-    child_energy: float = param(2.0, lo=0.0)
-    new_organism: float = param(0.02, lo=0.0, hi=1.0)  # chance a child founds a new organism
-    max_cells: int = param(24, lo=1)  # an organism this large reproduces instead of growing
-    mutate: float = param(0.3, lo=0.0, hi=1.0)  # chance a founder's genome is mutated
-    mutations: int = param(1, lo=1)  # edits per mutated genome
+    # the world (defaults: envs.multicell.Rules; the post states none of these numbers, each is a choice)
+    height: int = param(_R.height, lo=4)  # post: a grid "in the tens of cells"; hundreds work (BENCHMARKS.md)
+    width: int = param(_R.width, lo=4)
+    slots: int = param(_R.slots, lo=2)  # organism table size M (bounds the organisms alive at once)
+    founders: int = param(_R.founders, lo=1)  # one-cell organisms at tick 0 of random non-killer reactions
+    reactions: str = param(_R.reactions)  # the reaction table (envs/multicell.py docstring); post: 01+02 first
+    potentials: str = param(_R.potentials)  # chemical potentials: a reaction's energy is their drop
+    supply: float = param(_R.supply, lo=0.0)  # 01 and 02 per supply event in the bottom row; post: "periodically"
+    supply_every: int = param(_R.supply_every, lo=1)  # ticks between supply events
+    supply_scale: float = param(_R.supply_scale, lo=1e-3)  # supply e-folding height / world height (more below)
+    diffusion: float = param(_R.diffusion, lo=0.0, hi=0.24)  # exchange rate between neighbours (0 = off)
+    decay: float = param(_R.decay, lo=0.0, hi=1.0)  # loss per tick: a sink, or the unfed top fills up forever
+    rate: float = param(_R.rate, lo=0.0)  # most reactions a cell runs per tick
+    upkeep: float = param(_R.upkeep, lo=0.0)  # per cell per tick: with `supply`, green alone lives low down
+    killer_cost: float = param(_R.killer_cost, lo=0.0)  # extra per killer per tick; post: killers cost energy
+    kill: float = param(_R.kill, lo=0.0, hi=1.0)  # chance a killer destroys a foreign neighbour per tick
+    death: float = param(_R.death, lo=0.0, hi=1.0)  # random death per cell per tick: turnover frees space
+    birth_energy: float = param(_R.birth_energy, lo=0.0)  # post: a cell "with enough energy" makes a new cell
+    birth_cost: float = param(_R.birth_cost, lo=0.0)  # the parent pays this ...
+    child_energy: float = param(_R.child_energy, lo=0.0)  # ... the child gets this; the rest is lost
+    new_organism: float = param(_R.new_organism, lo=0.0, hi=1.0)  # chance a child founds an organism anyway
+    max_cells: int = param(_R.max_cells, lo=1)  # an organism this large reproduces instead of growing
+    mutate: float = param(_R.mutate, lo=0.0, hi=1.0)  # chance a founder's genome mutates (else its parent's type)
+    mutations: int = param(_R.mutations, lo=1)  # edits per mutated genome
+    # watching it
     persist: int = param(5, lo=1)  # MODES persistence lag, in censuses
     frame_scale: int = param(4, lo=1)  # pixels per space in the video
 
