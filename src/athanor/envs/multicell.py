@@ -435,11 +435,13 @@ def react(world: World, rules: Rules, chemistry: Chemistry):
 def kill(world: World, n_r: int, p: float, key):
     """Step 7: killer cells destroy 4-neighbour cells of other organisms, each with probability ``p``."""
     killer_org = jnp.where((world.org >= 0) & (world.rx == n_r), world.org, -1)
-    u = jax.random.uniform(key, (len(DIRS),) + world.org.shape)
+    certain = p >= 1.0  # static: no draws needed (the default)
+    u = None if certain else jax.random.uniform(key, (len(DIRS),) + world.org.shape)
     dead = jnp.zeros(world.org.shape, bool)
     for d, (dy, dx) in enumerate(DIRS):
         attacker = shift(killer_org, dy, dx, -1)  # the killer one step against direction d
-        dead |= (attacker >= 0) & (world.org >= 0) & (attacker != world.org) & (u[d] < p)
+        hit = (attacker >= 0) & (world.org >= 0) & (attacker != world.org)
+        dead |= hit if certain else hit & (u[d] < p)
     return world.replace(org=jnp.where(dead, -1, world.org))
 
 
@@ -447,18 +449,22 @@ def birth(world: World, rules: Rules, key):
     """Step 8: children into empty 4-neighbour spaces, one per space; some found new organisms (mutated)."""
     m, n_r = rules.slots, rules.n_reactions
     h, w = world.org.shape
-    k_dir, k_pri, k_new, k_mut = jax.random.split(key, 4)
+    k_draw, k_mut, k_mutate = jax.random.split(key, 3)
+    # one draw of 2 x 32 random bits per space: bits 0-1 of the first pick the direction, its other 30 bits the
+    # priority (ties have chance 2^-30); the top 24 bits of the second decide a new organism
+    bits = jax.random.bits(k_draw, (2, h, w), jnp.uint32)
+    direction = (bits[0] & 3).astype(jnp.int32)
+    priority = (bits[0] >> 2).astype(jnp.int32)
+    u_new = (bits[1] >> 8).astype(jnp.float32) * jnp.float32(2.0 ** -24)
     ready = (world.org >= 0) & (world.energy >= rules.birth_energy)
-    direction = jax.random.randint(k_dir, (h, w), 0, len(DIRS))
-    priority = jax.random.uniform(k_pri, (h, w))
     empty = world.org < 0
     bids = []
     for d, (dy, dx) in enumerate(DIRS):
         aiming = ready & (direction == d)
-        bids.append(jnp.where(shift(aiming, dy, dx, False) & empty, shift(priority, dy, dx, -1.0), -1.0))
+        bids.append(jnp.where(shift(aiming, dy, dx, False) & empty, shift(priority, dy, dx, -1), -1))
     bids = jnp.stack(bids)  # (4, H, W): priority of the parent reaching this space along each direction
     src = bids.argmax(axis=0)
-    has_child = bids.max(axis=0) >= 0.0
+    has_child = bids.max(axis=0) >= 0
     won = jnp.zeros((h, w), bool)
     for d, (dy, dx) in enumerate(DIRS):
         won |= (direction == d) & shift(has_child & (src == d), -dy, -dx, False)
@@ -481,8 +487,7 @@ def birth(world: World, rules: Rules, key):
     k = min(MAX_FOUNDINGS, m)
     size = _segment((world.org >= 0).astype(jnp.int32), world.org, m)
     full = size[jnp.maximum(parent_org, 0)] >= rules.max_cells
-    k_new, k_mutate = jax.random.split(k_new)
-    wants = (has_child & (full | (jax.random.uniform(k_new, (h, w)) < rules.new_organism))).reshape(-1)
+    wants = (has_child & (full | (u_new < rules.new_organism))).reshape(-1)
     rank = jnp.cumsum(wants) - 1
     free_slots = jnp.nonzero(~world.alive, size=m, fill_value=m)[0]
     founds = wants & (rank < jnp.minimum((~world.alive).sum(), k))
@@ -531,15 +536,14 @@ def tick(world: World, rules: Rules) -> World:
     # 1. supply
     on = (world.tick % rules.supply_every) == 0
     prof = jnp.asarray(supply_profile(rules)) * on  # (H,)
-    add = jnp.zeros((rules.height, rules.width, N_CHEM), jnp.float32)
-    add = add.at[:, :, 1].set(prof[:, None]).at[:, :, 2].set(prof[:, None])
-    chem = world.chem + add
+    chem = world.chem.at[:, :, 1:3].add(prof[:, None, None])
+    added = jnp.zeros(N_CHEM, jnp.float32).at[1:3].set(prof.sum() * rules.width)
     # 2. diffusion and decay
     chem = diffuse(chem, rules.diffusion)
     lost = chem * rules.decay
-    world = world.replace(chem=chem - lost, supplied=world.supplied + add.sum(axis=(0, 1)),
-                          decayed=world.decayed + lost.sum(axis=(0, 1)),
-                          balance=world.balance + (add - lost).sum(axis=(0, 1)))
+    lost_total = lost.sum(axis=(0, 1))
+    world = world.replace(chem=chem - lost, supplied=world.supplied + added, decayed=world.decayed + lost_total,
+                          balance=world.balance + added - lost_total)
     # 3. reactions, 4. upkeep, 5. pooling
     world = react(world, rules, chemistry)
     cost = rules.upkeep + rules.killer_cost * (world.rx == n_r)
