@@ -51,11 +51,14 @@ One tick, in this order (each step a choice where the source is silent):
  7. killing: every killer cell destroys each 4-neighbour cell of another organism with probability ``kill``; it
     never harms its own organism or empty space.
  8. birth: every cell with energy >= ``birth_energy`` picks one of the 4 directions at random and a random
-    priority; an empty target space goes to the highest-priority parent aiming at it, so a space gets at most one
-    child and only empty spaces are filled. The parent pays ``birth_cost``; the child starts with
-    ``child_energy``. With probability ``new_organism`` the child founds a new organism in a free slot with a
-    mutated copy of the parent's genome (reproduction); otherwise it joins the parent's organism (growth). When
-    no slot is free, the child joins its parent's organism.
+    priority (both from one draw of 32 random bits); an empty target space goes to the highest-priority parent
+    aiming at it, so a space gets at most one child and only empty spaces are filled. The parent pays
+    ``birth_cost``; the child starts with ``child_energy``. The child founds a new organism (reproduction) when
+    its parent's organism already has ``max_cells`` cells, or else with probability ``new_organism``; otherwise
+    it joins the parent's organism (growth). A founder takes a free slot and its parent's genome, mutated with
+    probability ``mutate`` (otherwise it is of its parent's type, so types have populations). At most
+    ``MAX_FOUNDINGS`` organisms are founded per tick, the first children in raster order; a child that finds no
+    free slot, or comes after them, joins its parent's organism.
 Then organism slots without cells are freed.
 
 Genome. A complete binary decision tree of depth D = 4 (31 nodes, node n has children 2n + 1 and 2n + 2). Node n
@@ -66,10 +69,11 @@ p gives its children pheromone p XOR mask(p) (the post: "a cell with a pheromone
 of pheromone [0010]"; XOR makes alternating checker-board patterns as easy as the post says they are). A founder
 has pheromone 0. The tree is compiled into a 16-entry table per organism (``tables``); the cells an organism can
 make are those of the pheromones on the orbit 0, m(0), m(m(0)), ... (``phenotype``).
-Mutation (when a child founds an organism): ``mutations`` operations, each one of: a random node's reaction
-redrawn uniformly over the R + 1 choices (p 0.4); one bit of a random node's mask flipped (0.3); a random leaf
-above depth D split on a random bit, both children copying its payload (0.2, neutral until they mutate); a random
-inner node made a leaf (0.1). Founders at tick 0 are single-leaf genomes of a random non-killer reaction and mask
+Mutation: ``mutations`` edits, each at the leaf n that a random pheromone reaches (so an edit changes what some
+cell would do, rather than a node no pheromone visits), each one of: n's reaction redrawn uniformly over the
+R + 1 choices (p 0.4); one bit of n's mask flipped (0.3); n split on a random bit if it lies above depth D, both
+children copying its payload (0.2, neutral until they mutate); n's parent made a leaf carrying n's payload (0.1,
+the subtree merged). Founders at tick 0 are single-leaf genomes of a random non-killer reaction and mask
 0, so the first reaction's dominance near the supply has to be won, not given.
 
 Type. An organism's genome type is an FNV-1a hash of its phenotype: (reaction, child pheromone) for each
