@@ -22,15 +22,14 @@ expression of the strokes. Gradients reach the control points and widths through
 
 Only pixels near a stroke are computed: a cubic segment lies inside the convex hull of its control points, so
 each stroke is evaluated on the square patch of ``patch`` x ``patch`` pixels that holds its control points'
-bounding box widened by w / 2 + 1 (the patch side is chosen per call: the largest box, rounded up to 8 pixels and
-at most the canvas). A stroke whose box exceeds the patch (only possible when ``patch`` is given) is clipped.
+bounding box widened by w / 2 + 1, on the smallest power-of-two side (at least 8, at most the canvas) that holds
+it; strokes of one side are evaluated together. A stroke whose box exceeds a ``patch`` given by the caller is
+clipped to it.
 
 ``to_svg`` writes the same strokes as SVG paths (round caps), for drawings that stay vectors.
 """
 
 from __future__ import annotations
-
-import math
 
 import torch
 
@@ -59,35 +58,46 @@ def _segment_distance(p: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torc
     return torch.sqrt(((p - nearest) ** 2).sum(-1) + 1e-12)
 
 
-def _patch_origins(points: torch.Tensor, widths: torch.Tensor, size: int, patch: int | None):
-    """Per stroke the top-left pixel of its patch, and the patch side."""
+def _extents(points: torch.Tensor, widths: torch.Tensor):
+    """Per stroke the pixel box of its control points widened by w / 2 + 1: (lo, hi), each (N, 2) as (x, y)."""
     half = widths.detach()[:, None] / 2 + 1
-    lo = (points.detach().amin(dim=1) - half).floor()  # (N, 2) as (x, y)
-    hi = (points.detach().amax(dim=1) + half).ceil()
-    if patch is None:
-        extent = int((hi - lo).max().item()) if len(points) else 1
-        patch = min(size, max(8, 8 * math.ceil(extent / 8)))
-    centre = (lo + hi) / 2
-    origin = (centre - patch / 2).round().clamp(0, size - patch).long()
-    return origin, patch
+    return (points.detach().amin(dim=1) - half).floor(), (points.detach().amax(dim=1) + half).ceil()
+
+
+def _patch_coverage(points, poly, widths, size: int, patch: int) -> torch.Tensor:
+    """Coverage (n, size * size) of strokes evaluated on patch x patch pixels around their boxes."""
+    n = points.shape[0]
+    lo, hi = _extents(points, widths)
+    origin = ((lo + hi) / 2 - patch / 2).round().clamp(0, size - patch).long()  # patches lie inside the canvas
+    ar = torch.arange(patch, device=points.device)
+    ys = origin[:, 1, None] + ar  # (n, P)
+    xs = origin[:, 0, None] + ar
+    centres = torch.stack(torch.broadcast_tensors(xs[:, None, :], ys[:, :, None]), dim=-1).to(points.dtype) + 0.5
+    p = centres.reshape(n, patch * patch, 1, 2)
+    d = _segment_distance(p, poly[:, None, :-1], poly[:, None, 1:]).amin(dim=-1)  # (n, P*P)
+    cov = (widths[:, None] / 2 - d + 0.5).clamp(0, 1)
+    flat = (ys[:, :, None] * size + xs[:, None, :]).reshape(n, -1)
+    return torch.zeros(n, size * size, dtype=points.dtype, device=points.device).scatter_add(1, flat, cov)
 
 
 def coverage(points: torch.Tensor, widths: torch.Tensor, size: int, *, samples: int = 16,
              patch: int | None = None) -> torch.Tensor:
-    """Coverage (N, size, size) in [0, 1] of each stroke (control points (N, 3K + 1, 2), widths (N,))."""
+    """Coverage (N, size, size) in [0, 1] of each stroke (control points (N, 3K + 1, 2), widths (N,)).
+
+    With ``patch`` None, strokes are grouped by the power-of-two patch side (at least 8, at most the canvas) that
+    holds their box, and each group is evaluated on its own side: a short stroke costs a small patch."""
     n = points.shape[0]
     poly = bezier_polyline(points, samples)  # (N, V, 2)
-    origin, patch = _patch_origins(points, widths, size, patch)
-    ar = torch.arange(patch, device=points.device)
-    ys = origin[:, 1, None] + ar  # (N, P)
-    xs = origin[:, 0, None] + ar
-    centres = torch.stack(torch.broadcast_tensors(xs[:, None, :], ys[:, :, None]), dim=-1).to(points.dtype) + 0.5
-    p = centres.reshape(n, patch * patch, 1, 2)  # (N, P*P, 1, 2)
-    d = _segment_distance(p, poly[:, None, :-1], poly[:, None, 1:]).amin(dim=-1)  # (N, P*P)
-    cov = (widths[:, None] / 2 - d + 0.5).clamp(0, 1)
-    flat = (ys[:, :, None] * size + xs[:, None, :]).reshape(n, -1)  # patches lie inside the canvas
+    if patch is not None:
+        return _patch_coverage(points, poly, widths, size, min(patch, size)).reshape(n, size, size)
+    lo, hi = _extents(points, widths)
+    extent = (hi - lo).amax(dim=1).clamp(min=8)
+    side = torch.clamp(2 ** torch.ceil(torch.log2(extent)), max=size).long()
     out = torch.zeros(n, size * size, dtype=points.dtype, device=points.device)
-    return out.scatter_add(1, flat, cov).reshape(n, size, size)
+    for s in torch.unique(side).tolist():
+        idx = torch.nonzero(side == s).squeeze(1)
+        out = out.index_copy(0, idx, _patch_coverage(points[idx], poly[idx], widths[idx], size, int(s)))
+    return out.reshape(n, size, size)
 
 
 def render(points: torch.Tensor, widths: torch.Tensor, colours: torch.Tensor, size: int, *, samples: int = 16,
