@@ -1,0 +1,102 @@
+"""CLIPDraw's optimisation of strokes: random initial strokes, Adam with the source's per-parameter learning rates
+and schedule, clamps after every step, and the target-image mode (fit strokes to a picture with a pixel loss).
+
+Source: "CLIPDraw" (settings from its paper and release): strokes of 1-3 cubic Bezier segments whose control points
+start as a short random walk from a uniform point (steps of up to 0.05 of the canvas in each coordinate), width
+1, random RGBA colour; Adam with learning rate 1.0 on the points, 0.1 on the widths and 0.01 on the colours (the
+points are in pixels, the others in their own units), all multiplied by 0.4 at half of the steps and by 0.1 at
+three quarters; after every step widths are clamped to [1, 50] and colours to [0, 1].
+
+Deviation: every stroke here has the same number of segments (``segments``, default 3), so strokes batch into one
+tensor; a 1-segment stroke of the source is a 3-segment stroke whose inner points lie on one curve, which the
+optimiser can reach.
+
+``fit_image`` is the target-image mode: the same strokes, optimiser and clamps, with the mean squared pixel error
+to a target image as the loss (no image-text model): it shows what the renderer and optimiser can reproduce, and
+how the error falls with the number of strokes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import torch
+
+from athanor.systems.clipdraw.render import render
+
+__all__ = ["Strokes", "init_strokes", "make_optimiser", "clamp_", "fit_image", "LR", "WIDTH_RANGE"]
+
+LR = {"points": 1.0, "widths": 0.1, "colours": 0.01}  # source: Adam learning rates per parameter
+DECAY = ((0.5, 0.4), (0.75, 0.1))  # source: at this fraction of the steps, multiply the learning rates by this
+WIDTH_RANGE = (1.0, 50.0)  # source: width clamp
+WALK = 0.05  # source: largest step of the initial random walk, as a fraction of the canvas
+
+
+@dataclasses.dataclass
+class Strokes:
+    points: torch.Tensor  # (N, 3K + 1, 2) pixels
+    widths: torch.Tensor  # (N,) pixels
+    colours: torch.Tensor  # (N, 4) RGBA in [0, 1]
+
+    def params(self) -> list[torch.Tensor]:
+        return [self.points, self.widths, self.colours]
+
+    def detached(self) -> Strokes:
+        return Strokes(*(t.detach().clone() for t in self.params()))
+
+
+def init_strokes(n: int, size: int, segments: int = 3, generator: torch.Generator | None = None,
+                 dtype=torch.float32) -> Strokes:
+    """``n`` random strokes on a ``size`` canvas (see the module docstring), with gradients on."""
+    start = torch.rand(n, 1, 2, generator=generator, dtype=dtype) * size
+    steps = (torch.rand(n, 3 * segments, 2, generator=generator, dtype=dtype) * 2 - 1) * WALK * size
+    points = torch.cat([start, start + steps.cumsum(1)], 1)
+    colours = torch.rand(n, 4, generator=generator, dtype=dtype)
+    return Strokes(points.requires_grad_(), torch.ones(n, dtype=dtype).requires_grad_(), colours.requires_grad_())
+
+
+def make_optimiser(strokes: Strokes, steps: int) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """Adam over the three parameter groups at the source's learning rates, and its step schedule."""
+    opt = torch.optim.Adam([{"params": [strokes.points], "lr": LR["points"]},
+                            {"params": [strokes.widths], "lr": LR["widths"]},
+                            {"params": [strokes.colours], "lr": LR["colours"]}])
+
+    def factor(step: int) -> float:
+        f = 1.0
+        for at, mult in DECAY:
+            if step >= int(at * steps):
+                f = mult
+        return f
+
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+@torch.no_grad()
+def clamp_(strokes: Strokes) -> None:
+    """The source's clamps, in place: widths to WIDTH_RANGE, colours to [0, 1]."""
+    strokes.widths.clamp_(*WIDTH_RANGE)
+    strokes.colours.clamp_(0.0, 1.0)
+
+
+def fit_image(target: torch.Tensor, n: int, steps: int, generator: torch.Generator | None = None,
+              segments: int = 3, callback: Callable[[int, float], None] | None = None) -> tuple[Strokes, list[float]]:
+    """Fit ``n`` strokes to ``target`` (3, S, S) in [0, 1] by the mean squared pixel error; returns the strokes and
+    the error before each step (and after the last)."""
+    size = target.shape[-1]
+    strokes = init_strokes(n, size, segments, generator, dtype=target.dtype)
+    opt, schedule = make_optimiser(strokes, steps)
+    errors = []
+    for i in range(steps):
+        opt.zero_grad()
+        loss = ((render(strokes.points, strokes.widths, strokes.colours, size) - target) ** 2).mean()
+        loss.backward()
+        opt.step()
+        schedule.step()
+        clamp_(strokes)
+        errors.append(float(loss))
+        if callback is not None:
+            callback(i, errors[-1])
+    with torch.no_grad():
+        errors.append(float(((render(strokes.points, strokes.widths, strokes.colours, size) - target) ** 2).mean()))
+    return strokes.detached(), errors
