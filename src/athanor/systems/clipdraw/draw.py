@@ -94,7 +94,7 @@ def fit_image(target: torch.Tensor, n: int, steps: int, generator: torch.Generat
         opt.step()
         schedule.step()
         clamp_(strokes)
-        errors.append(float(loss))
+        errors.append(float(loss.detach()))
         if callback is not None:
             callback(i, errors[-1])
     with torch.no_grad():
