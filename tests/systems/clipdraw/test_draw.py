@@ -53,3 +53,42 @@ def test_target_mode_reproduces_a_picture_of_strokes():
     _, errors = D.fit_image(target, 24, 150, generator=torch.Generator().manual_seed(3))
     assert len(errors) == 151
     assert errors[-1] < 0.3 * errors[0]  # most of the error is gone
+
+
+class ColourScorer:
+    """A toy image-text model whose space is colour: an image embeds as its mean colour minus grey, a text as the
+    direction of the colour it names."""
+
+    size = 32
+    NAMES = {"red": (1.0, -1.0, -1.0), "green": (-1.0, 1.0, -1.0), "blue": (-1.0, -1.0, 1.0)}
+
+    def encode_image(self, images):
+        return images.mean(dim=(2, 3)) - 0.5
+
+    def encode_text(self, texts):
+        return torch.tensor([self.NAMES[t] for t in texts], dtype=torch.float32)
+
+
+def test_prompt_loss_closed_forms():
+    sc = ColourScorer()
+    red = torch.zeros(2, 3, 32, 32)
+    red[:, 0] = 1.0  # mean colour minus grey: (0.5, -0.5, -0.5), the direction of "red"
+    text = sc.encode_text(["red"])
+    assert float(D.prompt_loss(sc, red, text)) == pytest.approx(-1.0, abs=1e-6)
+    blue = sc.encode_text(["blue"])
+    # cos(red, blue) = (-1 + 1 - 1) / 3 = -1/3, weighted by 0.3
+    assert float(D.prompt_loss(sc, red, text, blue)) == pytest.approx(-1.0 - 0.3 / 3, abs=1e-6)
+
+
+def test_the_loop_draws_towards_the_prompt():
+    sc = ColourScorer()
+
+    def redness(strokes):
+        img = render(strokes.points, strokes.widths, strokes.colours, sc.size)
+        return float(img[0].mean() - img[1:].mean())
+
+    g = torch.Generator().manual_seed(4)
+    before = redness(D.init_strokes(32, sc.size, generator=torch.Generator().manual_seed(4)).detached())
+    strokes, losses = D.draw_prompt(sc, "red", 32, 60, negatives=("blue",), augmentations=2, generator=g)
+    assert len(losses) == 60 and losses[-1] < losses[0]
+    assert redness(strokes) > before + 0.05

@@ -11,6 +11,11 @@ Deviation: every stroke here has the same number of segments (``segments``, defa
 tensor; a 1-segment stroke of the source is a 3-segment stroke whose inner points lie on one curve, which the
 optimiser can reach.
 
+``draw_prompt`` is the loop: render, make ``augmentations`` augmented copies (``augment.py``), embed them with an
+image-text ``Scorer``, and minimise
+    loss = -mean_a cos(f(aug_a(I)), g(prompt)) + 0.3 mean_{a, m} cos(f(aug_a(I)), g(negative_m)),
+f and g the scorer's image and text encoders, then step and clamp.
+
 ``fit_image`` is the target-image mode: the same strokes, optimiser and clamps, with the mean squared pixel error
 to a target image as the loss (no image-text model): it shows what the renderer and optimiser can reproduce, and
 how the error falls with the number of strokes.
@@ -20,17 +25,21 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import Protocol
 
 import torch
+import torch.nn.functional as F
 
 from athanor.systems.clipdraw.render import render
 
-__all__ = ["Strokes", "init_strokes", "make_optimiser", "clamp_", "fit_image", "LR", "WIDTH_RANGE"]
+__all__ = ["Strokes", "Scorer", "init_strokes", "make_optimiser", "clamp_", "fit_image", "prompt_loss", "draw_prompt",
+           "LR", "WIDTH_RANGE", "NEGATIVE_WEIGHT"]
 
 LR = {"points": 1.0, "widths": 0.1, "colours": 0.01}  # source: Adam learning rates per parameter
 DECAY = ((0.5, 0.4), (0.75, 0.1))  # source: at this fraction of the steps, multiply the learning rates by this
 WIDTH_RANGE = (1.0, 50.0)  # source: width clamp
 WALK = 0.05  # source: largest step of the initial random walk, as a fraction of the canvas
+NEGATIVE_WEIGHT = 0.3  # source: weight of each negative prompt's similarity in the loss
 
 
 @dataclasses.dataclass
@@ -100,3 +109,53 @@ def fit_image(target: torch.Tensor, n: int, steps: int, generator: torch.Generat
     with torch.no_grad():
         errors.append(float(((render(strokes.points, strokes.widths, strokes.colours, size) - target) ** 2).mean()))
     return strokes.detached(), errors
+
+
+class Scorer(Protocol):
+    """An image-text model: unit-norm (or any) embeddings of images and of texts in one space."""
+
+    size: int  # the image side it takes
+
+    def encode_image(self, images: torch.Tensor) -> torch.Tensor: ...  # (B, 3, size, size) in [0, 1] -> (B, D)
+
+    def encode_text(self, texts: list[str]) -> torch.Tensor: ...  # -> (T, D)
+
+
+def prompt_loss(scorer: Scorer, images: torch.Tensor, text: torch.Tensor, negatives: torch.Tensor | None = None,
+                negative_weight: float = NEGATIVE_WEIGHT) -> torch.Tensor:
+    """The source's loss: minus the mean cosine similarity of the augmented images to the prompt, plus
+    ``negative_weight`` times their mean cosine similarity to each negative prompt."""
+    emb = F.normalize(scorer.encode_image(images), dim=-1)
+    loss = -(emb @ F.normalize(text, dim=-1).reshape(-1)).mean()
+    if negatives is not None and len(negatives):
+        loss = loss + negative_weight * (emb @ F.normalize(negatives, dim=-1).T).mean()
+    return loss
+
+
+def draw_prompt(scorer: Scorer, prompt: str, n: int, steps: int, *, negatives: tuple[str, ...] = (),
+                augmentations: int = 4, segments: int = 3, generator: torch.Generator | None = None,
+                callback: Callable[[int, float, Strokes], None] | None = None) -> tuple[Strokes, list[float]]:
+    """The CLIPDraw loop: ``n`` random strokes optimised for ``steps`` steps so that ``augmentations`` augmented
+    copies of the drawing match ``prompt`` under ``scorer`` (0 augmentations: the drawing itself)."""
+    from athanor.systems.clipdraw.augment import augment
+
+    size = scorer.size
+    with torch.no_grad():
+        text = scorer.encode_text([prompt])
+        neg = scorer.encode_text(list(negatives)) if negatives else None
+    strokes = init_strokes(n, size, segments, generator)
+    opt, schedule = make_optimiser(strokes, steps)
+    losses = []
+    for i in range(steps):
+        opt.zero_grad()
+        img = render(strokes.points, strokes.widths, strokes.colours, size)
+        batch = augment(img, augmentations, generator) if augmentations else img[None]
+        loss = prompt_loss(scorer, batch, text, neg)
+        loss.backward()
+        opt.step()
+        schedule.step()
+        clamp_(strokes)
+        losses.append(float(loss.detach()))
+        if callback is not None:
+            callback(i, losses[-1], strokes)
+    return strokes.detached(), losses
