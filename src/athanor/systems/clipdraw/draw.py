@@ -32,8 +32,8 @@ import torch.nn.functional as F
 
 from athanor.systems.clipdraw.render import render
 
-__all__ = ["Strokes", "Scorer", "init_strokes", "make_optimiser", "clamp_", "fit_image", "prompt_loss", "draw_prompt",
-           "LR", "WIDTH_RANGE", "NEGATIVE_WEIGHT"]
+__all__ = ["Strokes", "Scorer", "init_strokes", "make_optimiser", "clamp_", "fit_image", "optimise", "prompt_loss",
+           "draw_prompt", "LR", "WIDTH_RANGE", "NEGATIVE_WEIGHT"]
 
 LR = {"points": 1.0, "widths": 0.1, "colours": 0.01}  # source: Adam learning rates per parameter
 DECAY = ((0.5, 0.4), (0.75, 0.1))  # source: at this fraction of the steps, multiply the learning rates by this
@@ -94,21 +94,32 @@ def fit_image(target: torch.Tensor, n: int, steps: int, generator: torch.Generat
     the error before each step (and after the last)."""
     size = target.shape[-1]
     strokes = init_strokes(n, size, segments, generator, dtype=target.dtype)
+
+    def error(s: Strokes) -> torch.Tensor:
+        return ((render(s.points, s.widths, s.colours, size) - target) ** 2).mean()
+
+    errors = optimise(strokes, steps, error, None if callback is None else lambda i, v, s: callback(i, v))
+    with torch.no_grad():
+        errors.append(float(error(strokes)))
+    return strokes.detached(), errors
+
+
+def optimise(strokes: Strokes, steps: int, loss_fn: Callable[[Strokes], torch.Tensor],
+             callback: Callable[[int, float, Strokes], None] | None = None) -> list[float]:
+    """``steps`` steps of the source's optimiser on ``loss_fn(strokes)``, clamping after each; the losses."""
     opt, schedule = make_optimiser(strokes, steps)
-    errors = []
+    losses = []
     for i in range(steps):
         opt.zero_grad()
-        loss = ((render(strokes.points, strokes.widths, strokes.colours, size) - target) ** 2).mean()
+        loss = loss_fn(strokes)
         loss.backward()
         opt.step()
         schedule.step()
         clamp_(strokes)
-        errors.append(float(loss.detach()))
+        losses.append(float(loss.detach()))
         if callback is not None:
-            callback(i, errors[-1])
-    with torch.no_grad():
-        errors.append(float(((render(strokes.points, strokes.widths, strokes.colours, size) - target) ** 2).mean()))
-    return strokes.detached(), errors
+            callback(i, losses[-1], strokes)
+    return losses
 
 
 class Scorer(Protocol):
@@ -144,18 +155,11 @@ def draw_prompt(scorer: Scorer, prompt: str, n: int, steps: int, *, negatives: t
         text = scorer.encode_text([prompt])
         neg = scorer.encode_text(list(negatives)) if negatives else None
     strokes = init_strokes(n, size, segments, generator)
-    opt, schedule = make_optimiser(strokes, steps)
-    losses = []
-    for i in range(steps):
-        opt.zero_grad()
-        img = render(strokes.points, strokes.widths, strokes.colours, size)
+
+    def loss(s: Strokes) -> torch.Tensor:
+        img = render(s.points, s.widths, s.colours, size)
         batch = augment(img, augmentations, generator) if augmentations else img[None]
-        loss = prompt_loss(scorer, batch, text, neg)
-        loss.backward()
-        opt.step()
-        schedule.step()
-        clamp_(strokes)
-        losses.append(float(loss.detach()))
-        if callback is not None:
-            callback(i, losses[-1], strokes)
+        return prompt_loss(scorer, batch, text, neg)
+
+    losses = optimise(strokes, steps, loss, callback)
     return strokes.detached(), losses
