@@ -189,24 +189,24 @@ def conservation_residual(state: State) -> float:
     return float(jnp.abs(total - expected).max() / scale)
 
 
-def _summary(world: mc.World, r: mc.Rules) -> dict[str, jax.Array]:
-    n_r = r.n_reactions
-    cell = world.org >= 0
-    n = jnp.maximum(cell.sum(), 1)
-    _, kinds, _, _ = mc.organism_table(world, r)
-    reactions = jax.vmap(lambda b: jnp.sum((b >> jnp.arange(n_r)) & 1))(kinds)
-    multi_cells = jnp.where(cell, reactions[jnp.maximum(world.org, 0)] >= 2, False).sum()
-    return {"cells": cell.sum().astype(jnp.float32), "organisms": world.alive.sum().astype(jnp.float32),
-            "multi_share": multi_cells / n, "killer_share": (cell & (world.rx == n_r)).sum() / n,
-            "mean_energy": jnp.where(cell, world.energy, 0.0).sum() / n}
+def _summary(state: State, n_r: int) -> dict[str, float]:
+    """What ``step`` logs, read from the census row just recorded (no second pass over the organisms)."""
+    i = int(state.count) - 1
+    c = state.census
+    cells, alive, frame = np.asarray(c.cells[i]), np.asarray(c.alive[i]), np.asarray(c.frame[i])
+    n = max(int(cells.sum()), 1)
+    reactions = _bits(np.asarray(c.kinds[i]), n_r)[:, :n_r].sum(axis=-1)
+    occupied = np.asarray(state.world.org) >= 0
+    return {"cells": float(cells.sum()), "organisms": float(alive.sum()),
+            "multi_share": float(cells[reactions >= 2].sum() / n), "killer_share": float((frame == n_r).sum() / n),
+            "mean_energy": float(np.asarray(state.world.energy)[occupied].sum() / n),
+            "types": float(len(np.unique(np.asarray(c.otype[i])[alive])))}
 
 
 def step(state: State, data, cfg: Config):
     r = rules(cfg)
     state = _advance(state, r, cfg.inner_steps)
-    info = {k: float(v) for k, v in _summary(state.world, r).items()}
-    alive = np.asarray(state.world.alive)
-    info["types"] = float(len(np.unique(np.asarray(state.world.otype)[alive])))
+    info = _summary(state, r.n_reactions)
     info["conservation_residual"] = conservation_residual(state)
     return state, info
 
