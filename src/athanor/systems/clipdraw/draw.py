@@ -2,10 +2,11 @@
 and schedule, clamps after every step, and the target-image mode (fit strokes to a picture with a pixel loss).
 
 Source: "CLIPDraw" (settings from its paper and release): strokes of 1-3 cubic Bezier segments whose control points
-start as a short random walk from a uniform point (steps of up to 0.05 of the canvas in each coordinate), width
-1, random RGBA colour; Adam with learning rate 1.0 on the points, 0.1 on the widths and 0.01 on the colours (the
-points are in pixels, the others in their own units), all multiplied by 0.4 at half of the steps and by 0.1 at
-three quarters; after every step widths are clamped to [1, 50] and colours to [0, 1].
+start as a short random walk from a uniform point (steps of up to 0.05 of the canvas in each coordinate); Adam
+with learning rate 1.0 on the points, 0.1 on the widths and 0.01 on the colours (the points are in pixels, the
+others in their own units), all multiplied by 0.4 at half of the steps and by 0.1 at three quarters; after every
+step widths are clamped to [1, 50] and colours to [0, 1]. The initial width 1 (the clamp's floor) and uniform
+random RGBA colours are choices here.
 
 Deviation: every stroke here has the same number of segments (``segments``, default 3), so strokes batch into one
 tensor; a 1-segment stroke of the source is a 3-segment stroke whose inner points lie on one curve, which the
