@@ -56,3 +56,22 @@ def test_gradients_flow_and_draws_are_deterministic():
     assert torch.allclose(out.detach(), again)
     other = A.augment(img.detach(), 3, torch.Generator().manual_seed(8))
     assert not torch.allclose(out.detach(), other)
+
+
+@pytest.mark.parametrize("fn", [lambda x, g: A.perspective(x, 0.5, g), lambda x, g: A.resized_crop(x, generator=g)])
+def test_a_batch_is_its_images_one_at_a_time(fn):
+    # in a batch each image gets its own draws, in order: the same as augmenting the images one by one
+    batch = torch.stack([_image(s, 16) for s in range(5)])
+    g1, g2 = torch.Generator().manual_seed(11), torch.Generator().manual_seed(11)
+    together = fn(batch, g1)
+    alone = torch.stack([fn(x, g2) for x in batch])
+    assert torch.allclose(together, alone, atol=1e-12)
+    assert not torch.allclose(together[0], together[1])
+
+
+def test_homography_batches():
+    src = torch.tensor([[0.0, 0], [9, 0], [9, 9], [0, 9]], dtype=torch.float64)
+    dst = src + torch.rand(3, 4, 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    h = A.homography(src.expand(3, 4, 2), dst)
+    for i in range(3):
+        assert torch.allclose(h[i], A.homography(src, dst[i]), atol=1e-12)

@@ -14,6 +14,9 @@ dependency; the draws follow the usual definitions:
 - resized crop: area fraction s ~ U(scale) and log aspect ~ U(log ratio); the crop of side sqrt(s r) W by
   sqrt(s / r) H (clipped to the image) at a uniform position is resampled to the output size. Up to 10 draws are
   tried for a crop that fits (as is usual), else the centre crop of the whole image.
+
+Every function takes one image (C, H, W) or a batch (B, C, H, W); in a batch each image gets its own draws, and
+the whole batch is resampled in one ``grid_sample`` (the offline scorer's training augments 256 emoji a step).
 """
 
 from __future__ import annotations
@@ -23,28 +26,40 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["homography", "perspective", "resized_crop", "augment"]
+__all__ = ["homography", "perspective", "resized_crop", "augment", "augment_batch"]
+
+TRIES = 10  # crop draws tried before falling back to the whole image
 
 
 def homography(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
-    """The 3 x 3 projective map H (H[2, 2] = 1) with H src_i ~ dst_i for four point pairs (4, 2) each."""
-    rows, rhs = [], []
-    for (x, y), (u, v) in zip(src.tolist(), dst.tolist(), strict=True):
-        rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
-        rows.append([0, 0, 0, x, y, 1, -v * x, -v * y])
-        rhs += [u, v]
-    h = torch.linalg.solve(torch.tensor(rows, dtype=torch.float64), torch.tensor(rhs, dtype=torch.float64))
-    return torch.cat([h, torch.ones(1, dtype=torch.float64)]).reshape(3, 3)
+    """The 3 x 3 projective maps H (H[2, 2] = 1) with H src_i ~ dst_i for four point pairs (..., 4, 2) each."""
+    src, dst = src.to(torch.float64), dst.to(torch.float64)
+    x, y, u, v = src[..., 0], src[..., 1], dst[..., 0], dst[..., 1]
+    o, z = torch.ones_like(x), torch.zeros_like(x)
+    rows = torch.stack([torch.stack([x, y, o, z, z, z, -u * x, -u * y], -1),
+                        torch.stack([z, z, z, x, y, o, -v * x, -v * y], -1)], -2)  # (..., 4, 2, 8)
+    lead = x.shape[:-1]
+    h = torch.linalg.solve(rows.reshape(*lead, 8, 8), torch.stack([u, v], -1).reshape(*lead, 8))
+    return torch.cat([h, torch.ones(*lead, 1, dtype=torch.float64)], -1).reshape(*lead, 3, 3)
+
+
+def _batched(fn):
+    """Let ``fn`` (on (B, C, H, W)) take one image (C, H, W) too."""
+    def wrapper(img, *args, **kwargs):
+        if img.ndim == 3:
+            return fn(img[None], *args, **kwargs)[0]
+        return fn(img, *args, **kwargs)
+    wrapper.__doc__, wrapper.__name__ = fn.__doc__, fn.__name__
+    return wrapper
 
 
 def _sample(img: torch.Tensor, xy: torch.Tensor, fill: float) -> torch.Tensor:
-    """img (C, H, W) read at pixel coordinates xy (Ho, Wo, 2) (x, y of pixel centres at integers), bilinear;
-    outside the image the value is ``fill``."""
-    c, h, w = img.shape
+    """img (B, C, H, W) read at pixel coordinates xy (B, Ho, Wo, 2) (x, y of pixel centres at integers),
+    bilinear; outside the image the value is ``fill``."""
+    h, w = img.shape[-2:]
     grid = torch.stack([(2 * xy[..., 0] + 1) / w - 1, (2 * xy[..., 1] + 1) / h - 1], -1).to(img.dtype)
     shifted = img - fill  # zero padding of (img - fill) is padding with fill
-    out = F.grid_sample(shifted[None], grid[None], mode="bilinear", padding_mode="zeros", align_corners=False)
-    return out[0] + fill
+    return F.grid_sample(shifted, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + fill
 
 
 def _pixel_grid(h: int, w: int) -> torch.Tensor:
@@ -53,53 +68,58 @@ def _pixel_grid(h: int, w: int) -> torch.Tensor:
     return torch.stack([xs, ys], -1)
 
 
+@_batched
 def perspective(img: torch.Tensor, distortion: float, generator: torch.Generator | None = None,
                 fill: float = 1.0) -> torch.Tensor:
-    """A random perspective warp of img (C, H, W) (see the module docstring)."""
-    _, h, w = img.shape
+    """A random perspective warp of each image of img (see the module docstring)."""
+    b, _, h, w = img.shape
     hw, hh = distortion * (w - 1) / 2, distortion * (h - 1) / 2
-    r = torch.rand(8, generator=generator, dtype=torch.float64)
+    r = torch.rand(b, 8, generator=generator, dtype=torch.float64)
     corners = torch.tensor([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], dtype=torch.float64)
-    moved = torch.stack([
-        torch.stack([r[0] * hw, r[1] * hh]),
-        torch.stack([w - 1 - r[2] * hw, r[3] * hh]),
-        torch.stack([w - 1 - r[4] * hw, h - 1 - r[5] * hh]),
-        torch.stack([r[6] * hw, h - 1 - r[7] * hh]),
-    ])
-    inverse = homography(moved, corners)  # output pixel -> input pixel
+    moved = torch.stack([r[:, 0] * hw, r[:, 1] * hh,
+                         w - 1 - r[:, 2] * hw, r[:, 3] * hh,
+                         w - 1 - r[:, 4] * hw, h - 1 - r[:, 5] * hh,
+                         r[:, 6] * hw, h - 1 - r[:, 7] * hh], -1).reshape(b, 4, 2)
+    inverse = homography(moved, corners.expand(b, 4, 2))  # output pixel -> input pixel
     p = _pixel_grid(h, w)
-    q = torch.cat([p, torch.ones_like(p[..., :1])], -1) @ inverse.T
+    q = torch.einsum("hwj,bij->bhwi", torch.cat([p, torch.ones_like(p[..., :1])], -1), inverse)
     return _sample(img, q[..., :2] / q[..., 2:], fill)
 
 
+@_batched
 def resized_crop(img: torch.Tensor, scale: tuple[float, float] = (0.7, 0.9),
                  ratio: tuple[float, float] = (3 / 4, 4 / 3), generator: torch.Generator | None = None,
                  size: int | None = None) -> torch.Tensor:
-    """A random crop of img (C, H, W) resampled to (C, size, size) (default: the input's height)."""
-    _, h, w = img.shape
+    """A random crop of each image of img resampled to size x size (default: the input's height)."""
+    b, _, h, w = img.shape
     size = size or h
-    area = h * w
-    crop = None
-    for _ in range(10):
-        u = torch.rand(4, generator=generator, dtype=torch.float64).tolist()
-        s = scale[0] + u[0] * (scale[1] - scale[0])
-        aspect = math.exp(math.log(ratio[0]) + u[1] * (math.log(ratio[1]) - math.log(ratio[0])))
-        cw, ch = math.sqrt(s * area * aspect), math.sqrt(s * area / aspect)
-        if cw <= w and ch <= h:
-            crop = (u[2] * (w - cw), u[3] * (h - ch), cw, ch)
-            break
-    if crop is None:
-        crop = (0.0, 0.0, float(w), float(h))
-    x0, y0, cw, ch = crop
+    u = torch.rand(b, TRIES, 4, generator=generator, dtype=torch.float64)
+    s = scale[0] + u[..., 0] * (scale[1] - scale[0])
+    aspect = torch.exp(math.log(ratio[0]) + u[..., 1] * (math.log(ratio[1]) - math.log(ratio[0])))
+    cw, ch = torch.sqrt(s * h * w * aspect), torch.sqrt(s * h * w / aspect)
+    fits = (cw <= w) & (ch <= h)
+    first = torch.argmax(fits.to(torch.int64), dim=1)  # the first try that fits (0 when none does)
+    pick = torch.arange(b)
+    found = fits[pick, first]
+    cw = torch.where(found, cw[pick, first], float(w))
+    ch = torch.where(found, ch[pick, first], float(h))
+    x0 = torch.where(found, u[pick, first, 2] * (w - cw), 0.0)
+    y0 = torch.where(found, u[pick, first, 3] * (h - ch), 0.0)
     # output pixel centre i maps to x0 + (i + 0.5) cw / size - 0.5 in input pixel coordinates
     g = (torch.arange(size, dtype=torch.float64) + 0.5) / size
-    xs, ys = x0 + g * cw - 0.5, y0 + g * ch - 0.5
-    xy = torch.stack(torch.broadcast_tensors(xs[None, :], ys[:, None]), -1)
+    xs = x0[:, None] + g * cw[:, None] - 0.5  # (B, size)
+    ys = y0[:, None] + g * ch[:, None] - 0.5
+    xy = torch.stack(torch.broadcast_tensors(xs[:, None, :], ys[:, :, None]), -1)
     return _sample(img, xy, 1.0)
+
+
+def augment_batch(images: torch.Tensor, generator: torch.Generator | None = None, distortion: float = 0.5,
+                  scale: tuple[float, float] = (0.7, 0.9)) -> torch.Tensor:
+    """Each image of images (B, C, H, W) augmented once: perspective, then resized crop, drawn per image."""
+    return resized_crop(perspective(images, distortion, generator), scale, generator=generator)
 
 
 def augment(img: torch.Tensor, n: int, generator: torch.Generator | None = None, distortion: float = 0.5,
             scale: tuple[float, float] = (0.7, 0.9)) -> torch.Tensor:
     """``n`` augmented copies (n, C, H, W) of img (C, H, W): perspective, then resized crop, each drawn anew."""
-    return torch.stack([resized_crop(perspective(img, distortion, generator), scale, generator=generator)
-                        for _ in range(n)])
+    return augment_batch(img.expand(n, *img.shape), generator, distortion, scale)

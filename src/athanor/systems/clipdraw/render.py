@@ -20,11 +20,12 @@ computed at once over all strokes with a reverse cumulative product, so the imag
 expression of the strokes. Gradients reach the control points and widths through d(p) and w in the ramp (where
 0 < cov < 1, the stroke's edge), and the colours through I.
 
-Only pixels near a stroke are computed: a cubic segment lies inside the convex hull of its control points, so
-each stroke is evaluated on the square patch of ``patch`` x ``patch`` pixels that holds its control points'
-bounding box widened by w / 2 + 1, on the smallest power-of-two side (at least 8, at most the canvas) that holds
-it; strokes of one side are evaluated together. A stroke whose box exceeds a ``patch`` given by the caller is
-clipped to it.
+Only pixels near a stroke are computed. Since the ramp falls with distance, cov(p) is also the largest coverage
+that any one of the polyline's little segments gives p, and a segment covers only pixels within w / 2 + 1 of it.
+So each little segment is evaluated on its own square patch: the smallest power-of-two side (at least 4, at most
+the canvas) that holds its box widened by w / 2 + 1, segments of one side together; a stroke's coverage is the
+maximum over its segments (``scatter_reduce`` with "amax", whose gradient goes to the segment that attains it).
+A thin stroke then costs a few hundred pixel-segment pairs per segment, whatever its length.
 
 ``to_svg`` writes the same strokes as SVG paths (round caps), for drawings that stay vectors.
 """
@@ -58,45 +59,51 @@ def _segment_distance(p: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torc
     return torch.sqrt(((p - nearest) ** 2).sum(-1) + 1e-12)
 
 
-def _extents(points: torch.Tensor, widths: torch.Tensor):
-    """Per stroke the pixel box of its control points widened by w / 2 + 1: (lo, hi), each (N, 2) as (x, y)."""
-    half = widths.detach()[:, None] / 2 + 1
-    return (points.detach().amin(dim=1) - half).floor(), (points.detach().amax(dim=1) + half).ceil()
-
-
-def _patch_coverage(points, poly, widths, size: int, patch: int) -> torch.Tensor:
-    """Coverage (n, size * size) of strokes evaluated on patch x patch pixels around their boxes."""
-    n = points.shape[0]
-    lo, hi = _extents(points, widths)
-    origin = ((lo + hi) / 2 - patch / 2).round().clamp(0, size - patch).long()  # patches lie inside the canvas
-    ar = torch.arange(patch, device=points.device)
-    ys = origin[:, 1, None] + ar  # (n, P)
-    xs = origin[:, 0, None] + ar
-    centres = torch.stack(torch.broadcast_tensors(xs[:, None, :], ys[:, :, None]), dim=-1).to(points.dtype) + 0.5
-    p = centres.reshape(n, patch * patch, 1, 2)
-    d = _segment_distance(p, poly[:, None, :-1], poly[:, None, 1:]).amin(dim=-1)  # (n, P*P)
-    cov = (widths[:, None] / 2 - d + 0.5).clamp(0, 1)
-    flat = (ys[:, :, None] * size + xs[:, None, :]).reshape(n, -1)
-    return torch.zeros(n, size * size, dtype=points.dtype, device=points.device).scatter_add(1, flat, cov)
+def _segment_coverage(a, b, w, stroke, size: int, side: int):
+    """Coverage of M polyline segments [a, b] (M, 2) of width w (M,), each on a side x side pixel patch around
+    its box: (flat indices into N x size x size, coverage), both (M * side * side,)."""
+    m = a.shape[0]
+    half = w.detach()[:, None] / 2 + 1
+    lo = torch.minimum(a, b).detach() - half
+    hi = torch.maximum(a, b).detach() + half
+    origin = ((lo + hi) / 2 - side / 2).round().clamp(0, size - side).long()  # patches lie inside the canvas
+    ar = torch.arange(side, device=a.device)
+    xs, ys = origin[:, 0, None] + ar, origin[:, 1, None] + ar  # (M, side)
+    centres = torch.stack(torch.broadcast_tensors(xs[:, None, :], ys[:, :, None]), dim=-1).to(a.dtype) + 0.5
+    d = _segment_distance(centres.reshape(m, side * side, 2), a[:, None], b[:, None])  # (M, side * side)
+    cov = (w[:, None] / 2 - d + 0.5).clamp(0, 1)
+    flat = stroke[:, None] * (size * size) + (ys[:, :, None] * size + xs[:, None, :]).reshape(m, -1)
+    return flat.reshape(-1), cov.reshape(-1)
 
 
 def coverage(points: torch.Tensor, widths: torch.Tensor, size: int, *, samples: int = 16,
              patch: int | None = None) -> torch.Tensor:
     """Coverage (N, size, size) in [0, 1] of each stroke (control points (N, 3K + 1, 2), widths (N,)).
 
-    With ``patch`` None, strokes are grouped by the power-of-two patch side (at least 8, at most the canvas) that
-    holds their box, and each group is evaluated on its own side: a short stroke costs a small patch."""
+    Each little segment of each stroke's polyline is evaluated on its own square patch, the smallest power-of-two
+    side (at least 4, at most the canvas) that holds its box widened by w / 2 + 1, and a pixel's coverage is the
+    largest any segment of the stroke gives it (the same as using the distance to the nearest segment, since the
+    ramp falls with distance). ``patch`` evaluates every segment on a patch of that side instead (``size``: the
+    whole canvas, the dense reference)."""
     n = points.shape[0]
     poly = bezier_polyline(points, samples)  # (N, V, 2)
+    a, b = poly[:, :-1].reshape(-1, 2), poly[:, 1:].reshape(-1, 2)
+    per = poly.shape[1] - 1
+    stroke = torch.arange(n, device=points.device).repeat_interleave(per)
+    w = widths.repeat_interleave(per)
     if patch is not None:
-        return _patch_coverage(points, poly, widths, size, min(patch, size)).reshape(n, size, size)
-    lo, hi = _extents(points, widths)
-    extent = (hi - lo).amax(dim=1).clamp(min=8)
-    side = torch.clamp(2 ** torch.ceil(torch.log2(extent)), max=size).long()
-    out = torch.zeros(n, size * size, dtype=points.dtype, device=points.device)
-    for s in torch.unique(side).tolist():
-        idx = torch.nonzero(side == s).squeeze(1)
-        out = out.index_copy(0, idx, _patch_coverage(points[idx], poly[idx], widths[idx], size, int(s)))
+        sides = torch.full((len(a),), min(patch, size), dtype=torch.long)
+    else:
+        extent = ((torch.maximum(a, b) - torch.minimum(a, b)).detach().amax(dim=1) + w.detach() + 2).clamp(min=4)
+        sides = torch.clamp(2 ** torch.ceil(torch.log2(extent)), max=size).long()
+    flats, covs = [], []
+    for side in torch.unique(sides).tolist():
+        idx = torch.nonzero(sides == side).squeeze(1)
+        f, c = _segment_coverage(a[idx], b[idx], w[idx], stroke[idx], size, int(side))
+        flats.append(f)
+        covs.append(c)
+    out = torch.zeros(n * size * size, dtype=points.dtype, device=points.device)
+    out = out.scatter_reduce(0, torch.cat(flats), torch.cat(covs), reduce="amax", include_self=True)
     return out.reshape(n, size, size)
 
 
