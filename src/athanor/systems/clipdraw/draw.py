@@ -33,8 +33,8 @@ import torch.nn.functional as F
 
 from athanor.systems.clipdraw.render import render
 
-__all__ = ["Strokes", "Scorer", "init_strokes", "make_optimiser", "clamp_", "fit_image", "optimise", "prompt_loss",
-           "draw_prompt", "LR", "WIDTH_RANGE", "NEGATIVE_WEIGHT"]
+__all__ = ["Strokes", "Scorer", "init_strokes", "make_optimiser", "schedule_factor", "clamp_", "fit_image", "optimise",
+           "prompt_loss", "draw_prompt", "LR", "WIDTH_RANGE", "NEGATIVE_WEIGHT"]
 
 LR = {"points": 1.0, "widths": 0.1, "colours": 0.01}  # source: Adam learning rates per parameter
 DECAY = ((0.5, 0.4), (0.75, 0.1))  # source: at this fraction of the steps, multiply the learning rates by this
@@ -72,14 +72,16 @@ def make_optimiser(strokes: Strokes, steps: int) -> tuple[torch.optim.Optimizer,
                             {"params": [strokes.widths], "lr": LR["widths"]},
                             {"params": [strokes.colours], "lr": LR["colours"]}])
 
-    def factor(step: int) -> float:
-        f = 1.0
-        for at, mult in DECAY:
-            if step >= int(at * steps):
-                f = mult
-        return f
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda step: schedule_factor(step, steps))
 
-    return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+def schedule_factor(step: int, steps: int) -> float:
+    """The source's learning-rate multiplier at ``step`` of ``steps``: 1, then 0.4 from half-way, 0.1 from 3/4."""
+    f = 1.0
+    for at, mult in DECAY:
+        if step >= int(at * steps):
+            f = mult
+    return f
 
 
 @torch.no_grad()
