@@ -226,6 +226,17 @@ def test_write_artifacts_writes_each_kind(tmp_path):
     assert _is_rgb_uint8(iio.imread(tmp_path / "figures/freq.png")[..., :3])
 
 
+def test_svg_artifacts_are_written_as_given(tmp_path):
+    from athanor.core.artifacts import Svg
+
+    doc = '<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"><rect width="4" height="4"/></svg>\n'
+    paths = write_artifacts(tmp_path, {"strokes": Svg(doc)})
+    assert [p.relative_to(tmp_path).as_posix() for p in paths] == ["figures/strokes.svg"]
+    assert (tmp_path / "figures/strokes.svg").read_text() == doc
+    with pytest.raises(ValueError, match="SVG document"):
+        Svg("<html></html>")
+
+
 @pytest.mark.parametrize("bad, err, match", [
     ({"img": np.zeros((4, 4, 3), np.float32)}, TypeError, "uint8"),
     ({"img": [[1, 2], [3, 4]]}, TypeError, "allowed kinds"),

@@ -217,7 +217,7 @@ def _media(base: Path, page_dir: Path, *, skip_curves: bool) -> dict:
     fig_dir, tab_dir, vid_dir = base / "figures", base / "tables", base / "videos"
     tables = sorted(tab_dir.glob("*.json")) if tab_dir.is_dir() else []
     table_stems = {p.stem for p in tables}
-    pngs = sorted(fig_dir.glob("*.png")) if fig_dir.is_dir() else []
+    pngs = sorted([*fig_dir.glob("*.png"), *fig_dir.glob("*.svg")]) if fig_dir.is_dir() else []
     figures = [{"name": p.stem, "href": _href(p, page_dir), "pix": _is_pixel_picture(p)} for p in pngs
                if p.stem not in table_stems and not (skip_curves and p.stem == CURVES)]
     table_views = [_table_view(t, fig_dir / f"{t.stem}.png" if (fig_dir / f"{t.stem}.png").exists() else None,
