@@ -9,6 +9,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test,rl]'
+	# open_clip's code and BPE file for the CLIP tests, without its torchvision dependency (see pyproject.toml)
+	$(PY) -m pip install --quiet --no-deps open_clip_torch==3.3.0
 	touch $@
 
 demo: $(VENV)/.installed
