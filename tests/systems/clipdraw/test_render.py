@@ -101,3 +101,32 @@ def test_svg_holds_the_same_strokes():
     assert paths[1].get("stroke-width") == "7.50" and paths[1].get("stroke") == "rgb(0,0,255)"
     assert float(paths[1].get("stroke-opacity")) == pytest.approx(0.25)
     assert paths[0].get("stroke-linecap") == "round"
+
+
+def _dense_over(cov, colours):
+    """The over operator on every layer of every pixel: a reverse cumulative product over all N strokes."""
+    a = cov * colours[:, 3, None, None]
+    after = torch.flip(torch.cumprod(torch.flip(1 - a, [0]), 0), [0])
+    behind = torch.cat([after[1:], torch.ones_like(after[:1])], 0)
+    return torch.einsum("nhw,nc->chw", a * behind, colours[:, :3]) + after[0]
+
+
+def test_sparse_compositing_equals_the_dense_over_operator_with_its_gradients():
+    g = torch.Generator().manual_seed(5)
+    cov = torch.rand(9, 7, 6, generator=g, dtype=torch.float64)
+    cov = torch.where(cov < 0.5, torch.zeros_like(cov), cov)  # most strokes absent at most pixels
+    cov[3, 2, 2] = 1.0  # with alpha 1 below: an opaque layer hides what lies under it, with exact gradients
+    cov[:, 0, 0] = 0.0  # a pixel nothing covers stays white
+    cov.requires_grad_()
+    colours = torch.rand(9, 4, generator=g, dtype=torch.float64)
+    colours[3, 3] = 1.0
+    colours[5, 3] = 0.0  # an invisible stroke still learns from where it lies
+    colours.requires_grad_()
+    weights = torch.rand(3, 7, 6, generator=g, dtype=torch.float64)
+    got, want = R.composite(cov, colours), _dense_over(cov, colours)
+    assert torch.allclose(got, want, atol=1e-12) and torch.allclose(got[:, 0, 0], torch.ones(3, dtype=cov.dtype))
+    gc, gk = torch.autograd.grad((got * weights).sum(), (cov, colours))
+    wc, wk = torch.autograd.grad((want * weights).sum(), (cov, colours))
+    present = cov.detach() > 0  # the dense gradient reaches absent layers too; where cov > 0 the two agree
+    assert torch.allclose(gc[present], wc[present], atol=1e-12) and torch.allclose(gk, wk, atol=1e-12)
+    assert gk[5, 3] != 0

@@ -16,8 +16,9 @@ the area of the pixel inside a stroke of width w with round caps and joins, in t
 edge is straight across the pixel (a one-pixel linear ramp: the anti-aliasing). The stroke's alpha is
 a_i(p) = alpha_i cov_i(p). Compositing "over" in drawing order on white gives, per channel,
     I(p) = sum_i a_i(p) c_i prod_{j > i} (1 - a_j(p)) + prod_j (1 - a_j(p)),
-computed at once over all strokes with a reverse cumulative product, so the image is one differentiable
-expression of the strokes. Gradients reach the control points and widths through d(p) and w in the ramp (where
+computed with a reverse cumulative product over the strokes that cover each pixel (``composite``: only the
+covered (stroke, pixel) pairs, a few per cent of strokes x pixels in a drawing), so the image is one
+differentiable expression of the strokes. Gradients reach the control points and widths through d(p) and w in the ramp (where
 0 < cov < 1, the stroke's edge), and the colours through I.
 
 Only pixels near a stroke are computed. Since the ramp falls with distance, cov(p) is also the largest coverage
@@ -34,7 +35,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["bezier_polyline", "coverage", "render", "to_svg"]
+__all__ = ["bezier_polyline", "coverage", "composite", "render", "to_svg"]
 
 
 def bezier_polyline(points: torch.Tensor, samples: int = 16) -> torch.Tensor:
@@ -107,6 +108,42 @@ def coverage(points: torch.Tensor, widths: torch.Tensor, size: int, *, samples: 
     return out.reshape(n, size, size)
 
 
+def composite(cov: torch.Tensor, colours: torch.Tensor) -> torch.Tensor:
+    """Strokes of coverage cov (N, H, W) and RGBA colour (N, 4) composited "over" in order on white ->
+    (3, H, W); stroke i's alpha at a pixel is a_i = cov_i alpha_i.
+
+    Only the (stroke, pixel) pairs with cov > 0 are touched (so a stroke whose alpha is 0 still gets a gradient
+    there): they are sorted by pixel, then stroke, and each pixel's
+    layers are laid in a row of a small table (pixels grouped by the power of two that holds their layer count),
+    where prod_{j > i} (1 - a_j) is a reverse cumulative product along the row; ``torch.cumprod`` keeps the
+    gradient exact when a layer is opaque (a = 1)."""
+    n, h, w = cov.shape
+    flat = cov.reshape(-1)
+    nz = torch.nonzero(flat.detach() > 0).squeeze(1)  # stroke-major: index = stroke * HW + pixel
+    stroke, pixel = nz // (h * w), nz % (h * w)
+    order = torch.argsort(pixel * n + stroke)
+    stroke, pixel = stroke[order], pixel[order]
+    alpha = flat[nz[order]] * colours[stroke, 3]
+    rgb = colours[:, :3]
+    pixels, counts = torch.unique_consecutive(pixel, return_counts=True)
+    starts = torch.cumsum(counts, 0) - counts
+    rank = torch.arange(len(pixel), device=cov.device) - torch.repeat_interleave(starts, counts)
+    side = torch.repeat_interleave(2 ** torch.ceil(torch.log2(counts.to(torch.float64))).long(), counts)
+    colour = torch.zeros(3, h * w, dtype=cov.dtype, device=cov.device)
+    background = torch.ones(h * w, dtype=cov.dtype, device=cov.device)
+    for s in torch.unique(side).tolist():
+        sel = torch.nonzero(side == s).squeeze(1)
+        pix = pixel[sel]
+        rows_of, row = torch.unique(pix, return_inverse=True)
+        keep = torch.ones(len(rows_of), s + 1, dtype=cov.dtype, device=cov.device)
+        keep = keep.index_put((row, rank[sel]), 1 - alpha[sel])
+        after = torch.flip(torch.cumprod(torch.flip(keep, [1]), 1), [1])  # after[r, i] = prod_{j >= i} keep
+        behind = after[row, rank[sel] + 1]  # prod over the layers above this one
+        colour = colour.index_add(1, pix, (alpha[sel] * behind)[None] * rgb[stroke[sel]].T)
+        background = background.index_put((rows_of,), after[:, 0])
+    return (colour + background).reshape(3, h, w)
+
+
 def render(points: torch.Tensor, widths: torch.Tensor, colours: torch.Tensor, size: int, *, samples: int = 16,
            patch: int | None = None) -> torch.Tensor:
     """Strokes composited in order over white: an image (3, size, size) in [0, 1].
@@ -114,13 +151,7 @@ def render(points: torch.Tensor, widths: torch.Tensor, colours: torch.Tensor, si
     points (N, 3K + 1, 2) pixel coordinates, widths (N,) pixels, colours (N, 4) RGBA in [0, 1]."""
     if len(points) == 0:
         return torch.ones(3, size, size, dtype=points.dtype, device=points.device)
-    a = coverage(points, widths, size, samples=samples, patch=patch) * colours[:, 3, None, None]  # (N, H, W)
-    keep = 1 - a
-    # prod_{j > i} (1 - a_j): a reverse cumulative product, shifted by one stroke
-    after = torch.flip(torch.cumprod(torch.flip(keep, [0]), 0), [0])
-    behind = torch.cat([after[1:], torch.ones_like(after[:1])], 0)
-    weight = a * behind
-    return torch.einsum("nhw,nc->chw", weight, colours[:, :3]) + after[0]
+    return composite(coverage(points, widths, size, samples=samples, patch=patch), colours)
 
 
 def to_svg(points, widths, colours, size: int) -> str:
