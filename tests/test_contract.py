@@ -19,6 +19,7 @@ from athanor.systems import SYSTEMS, contract
 from conftest import register
 
 STEP_LOOP_TEST_SYSTEMS = ["toy", "torch-toy"]
+TORCH_SYSTEMS = {"torch-toy", "clipdraw"}
 ALL = sorted(SYSTEMS) + STEP_LOOP_TEST_SYSTEMS
 
 
@@ -108,7 +109,7 @@ def test_tiny_preset_runs_resumes_and_is_deterministic(name, tmp_path, monkeypat
     assert full.final and all(type(v) is float for v in full.final.values())
     meta = json.loads((d / "config.json").read_text())
     assert meta["config"] == json.loads(json.dumps(to_dict(cfg)))
-    assert meta["runtime"]["framework"] == ("torch" if name == "torch-toy" else "jax")
+    assert meta["runtime"]["framework"] == ("torch" if name in TORCH_SYSTEMS else "jax")
 
     half = (calls // 2) * cfg.inner_steps
     part = start_run(name, preset="tiny", seed=0, out=tmp_path / "b", progress=False, stop_after=half)

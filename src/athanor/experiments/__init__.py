@@ -17,6 +17,7 @@ EXPERIMENTS: dict[str, str] = {
     "oceanworld": "athanor.experiments.oceanworld",
     "stampca": "athanor.experiments.stampca",
     "multicell": "athanor.experiments.multicell",
+    "clipdraw": "athanor.experiments.clipdraw",
 }
 
 

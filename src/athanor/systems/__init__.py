@@ -79,6 +79,8 @@ SYSTEMS: dict[str, SystemSpec] = {
               "conditional NCA: an emoji's code in one seed cell grows that emoji (autoencoder)"),
         _spec("stampca-gan", "stampca", "stampca.mnist_gan",
               "conditional NCA that grows an MNIST GAN's digit from the GAN latent in its seed cell"),
+        _spec("clipdraw", "clipdraw", "clipdraw.system",
+              "Bezier strokes optimised so an image-text model matches a prompt (offline scorer shipped)"),
         _spec("multicell", "multicell", "multicell.world",
               "grid chemistry where multicellular organisms with decision-tree genomes grow, specialise and kill"),
     ]
