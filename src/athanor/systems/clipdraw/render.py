@@ -18,8 +18,8 @@ a_i(p) = alpha_i cov_i(p). Compositing "over" in drawing order on white gives, p
     I(p) = sum_i a_i(p) c_i prod_{j > i} (1 - a_j(p)) + prod_j (1 - a_j(p)),
 computed with a reverse cumulative product over the strokes that cover each pixel (``composite``: only the
 covered (stroke, pixel) pairs, a few per cent of strokes x pixels in a drawing), so the image is one
-differentiable expression of the strokes. Gradients reach the control points and widths through d(p) and w in the ramp (where
-0 < cov < 1, the stroke's edge), and the colours through I.
+differentiable expression of the strokes. Gradients reach the control points and widths through d(p) and w in
+the ramp (where 0 < cov < 1, the stroke's edge), and the colours through I.
 
 Only pixels near a stroke are computed. Since the ramp falls with distance, cov(p) is also the largest coverage
 that any one of the polyline's little segments gives p, and a segment covers only pixels within w / 2 + 1 of it.
