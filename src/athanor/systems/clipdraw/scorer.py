@@ -9,18 +9,18 @@ the picture (3, S, S) in [0, 1] on white is area-resized to 32 x 32 (the emoji's
 the first stage: 32, 16, 8, 4 pixels) with GroupNorm and GELU, then a global mean and a linear map to D:
 f(x) = normalise(...).
 
-Training (``train_scorer``): the emoji of the train split (``data/emoji.py``; the held-out 10% is never seen),
-composited over white, each batch element drawn anew with CLIPDraw's own augmentation (random perspective of
-distortion 0.5, then a random resized crop of 70-90% of the area: ``augment.py``) with probability 3/4, else
+Training (``train_scorer``): the 1,693 emoji of the train split (``data/emoji.py``; the 213 held out are never
+seen), composited over white, each batch element drawn anew with CLIPDraw's own augmentation (random perspective
+of distortion 0.5, then a random resized crop of 70-90% of the area: ``augment.py``) with probability 3/4, else
 plain. Captions: the emoji's name in lower case. Loss: the symmetric InfoNCE of CLIP over the batch,
     L = (CE(s f_i . t_j, i) over j + CE(s f_i . t_j, j) over i) / 2,
 with a learned temperature s = exp(tau) (tau initialised at log(1/0.07), capped at log 100), AdamW (lr 2e-3,
-weight decay 0.05, cosine decay after 100 warm-up steps). The weights are then rounded to float16, the precision
-they ship in. Retrieval is reported on the held-out emoji: the rank of each image's own name among the held-out
-names, and of each name's image among the held-out images.
+weight decay 0.05 on the weights, a cosine schedule times a linear warm-up over the first 100 steps). The
+weights are then rounded to float16, the precision they ship in. Retrieval is reported on the held-out emoji: the
+rank of each image's own name among the held-out names, and of each name's image among the held-out images.
 
 Deviation: the source scores with CLIP ViT-B/32 at 224 x 224. This scorer sees 32 x 32 and has never seen a
-drawing; what it rewards is learned from ~1,700 emoji. It is an offline stand-in whose transfer to a second model
+drawing; what it rewards is learned from 1,693 emoji. It is an offline stand-in whose transfer to a second model
 (the judge) is measured, not assumed.
 """
 
