@@ -80,3 +80,10 @@ def test_bad_input_gets_named_errors():
     other = M.init(_cfg(strokes=8), 0, data)
     with pytest.raises(ValueError, match="resume with the run's own config"):
         M.load_state(M.init(cfg, 0, data), M.save_state(other))
+
+
+def test_the_experiment_counts_the_systems_candidates():
+    from athanor.experiments import clipdraw as E
+
+    assert E.CANDIDATE_COUNT == len(M._split(M.CANDIDATES))
+    assert all(p in M._split(M.CANDIDATES) for p in E.PROMPTS["full"])  # drawn prompts are among them
