@@ -18,6 +18,7 @@ EXPERIMENTS: dict[str, str] = {
     "stampca": "athanor.experiments.stampca",
     "multicell": "athanor.experiments.multicell",
     "clipdraw": "athanor.experiments.clipdraw",
+    "vib": "athanor.experiments.vib",
 }
 
 

@@ -83,6 +83,13 @@ SYSTEMS: dict[str, SystemSpec] = {
               "Bezier strokes optimised so an image-text model matches a prompt (offline scorer shipped)"),
         _spec("multicell", "multicell", "multicell.world",
               "grid chemistry where multicellular organisms with decision-tree genomes grow, specialise and kill"),
+        _spec("vib", "vib", "vib.vib",
+              "deep variational information bottleneck on MNIST: cross-entropy + beta * KL, in bits"),
+        _spec("vib-deterministic", "vib", "vib.vib",
+              "the VIB's deterministic baseline: the same encoder layers, no noise, no KL", mode="deterministic"),
+        _spec("vib-vae", "vib", "vib.vib",
+              "the VAE as the VIB with Y = X and beta = 1: Bernoulli pixels, rate + distortion in bits",
+              mode="vae", beta=1.0, decoder_hidden=1024),
     ]
 }
 

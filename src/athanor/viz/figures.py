@@ -23,8 +23,10 @@ Functions:
   with ``pad`` pixels between and around them, each upscaled by an integer ``scale`` with nearest-neighbour
   repetition (pixel art stays crisp). This one needs no matplotlib: it is plain array placement.
 - :func:`bar_compare` mean +- spread per system, the value written above each bar.
-- :func:`scatter2d` 2-D points as a scatter or a density (2-D histogram), with free or fixed limits and
-  optional guide polylines.
+- :func:`scatter2d` 2-D points as a scatter or a density (2-D histogram), with free or fixed limits,
+  optional guide polylines, and optional class labels that colour the dots.
+- :func:`labelled_paths` lines through labelled points (a trade-off over a hyperparameter, such as an
+  information plane with one point per beta).
 - :func:`action_scatter` 2-D actions on [-1.1, 1.1]^2 with the unit circle and square (the offline-RL post's
   "data actions" / "policy actions" figure): :func:`scatter2d` with fixed limits and two guides.
 - :func:`grid_panels` several 2-D grids of values side by side on one shared colour scale, empty cells grey
@@ -49,8 +51,8 @@ from matplotlib.figure import Figure
 from athanor.viz.table import Heatmap
 
 __all__ = ["render", "heatmap", "heatmap_grid", "curves", "image_grid", "bar_compare", "scatter2d",
-           "action_scatter", "grid_panels", "to_rgb_uint8", "use_log_axis", "text_outlines", "stacked_area",
-           "categorical_frames", "swatches", "bar_panel", "DPI"]
+           "action_scatter", "labelled_paths", "grid_panels", "to_rgb_uint8", "use_log_axis", "text_outlines",
+           "stacked_area", "categorical_frames", "swatches", "bar_panel", "DPI"]
 
 DPI = 100
 # Substrings that mark a metric whose scale spans decades, so a log axis shows its progress.
@@ -169,7 +171,7 @@ def use_log_axis(key: str, values: Sequence[float]) -> bool:
 
 
 def curves(records: Sequence[Mapping], keys: Sequence[str], title: str = "", *, x: str = "step",
-           series: str = "kind", xlabel: str | None = None, log_loss: bool = True) -> np.ndarray:
+           series: str = "kind", xlabel: str | None = None, log_loss: bool = True, log_x: bool = False) -> np.ndarray:
     """Metric against ``x``: one panel per key, one line per value of the record field ``series``.
 
     ``records`` are flat dicts such as metrics.jsonl rows (``{"step", "kind", <metric>: float}``); rows without
@@ -177,7 +179,8 @@ def curves(records: Sequence[Mapping], keys: Sequence[str], title: str = "", *, 
     kinds (train / eval); pass ``series="label"`` (or any field) to draw one line per run, e.g. with records
     ``{"step", "label", "success"}`` gathered from several runs. Lines are drawn in order of first appearance,
     ``train`` first. With ``log_loss`` a key whose name looks like a loss (see ``LOSS_LIKE``) and whose values
-    are all positive and span decades is drawn on a log axis.
+    are all positive and span decades is drawn on a log axis; ``log_x`` puts x on a log axis (a sweep over
+    decades of a hyperparameter; rows with x <= 0 are then skipped).
     """
     keys = list(keys)
     if not keys:
@@ -191,7 +194,7 @@ def curves(records: Sequence[Mapping], keys: Sequence[str], title: str = "", *, 
         lines: dict[str, tuple[list[float], list[float]]] = {}
         for rec in records:
             v, s = rec.get(key), rec.get(x)
-            if not (_is_number(v) and _is_number(s)) or not math.isfinite(float(v)):
+            if not (_is_number(v) and _is_number(s)) or not math.isfinite(float(v)) or (log_x and s <= 0):
                 continue
             xs, ys = lines.setdefault(str(rec.get(series, "")), ([], []))
             xs.append(float(s))
@@ -204,6 +207,8 @@ def curves(records: Sequence[Mapping], keys: Sequence[str], title: str = "", *, 
                     marker="o" if len(xs) <= 25 else None, markersize=3, linewidth=1.4)
         if log_loss and use_log_axis(key, [y for _, ys in lines.values() for y in ys]):
             ax.set_yscale("log")
+        if log_x:
+            ax.set_xscale("log")
         only = next(iter(lines)) if len(lines) == 1 else ""
         ax.set_title(f"{key} ({only})" if only and only != "train" else key, fontsize=10)
         ax.set_xlabel(xlabel or x, fontsize=9)
@@ -335,8 +340,10 @@ def bar_compare(names: Sequence[str], means: Sequence[float], stds: Sequence[flo
 def scatter2d(points, *, title: str = "", xlabel: str = "", ylabel: str = "",
               xlim: tuple[float, float] | None = None, ylim: tuple[float, float] | None = None,
               density: bool = False, bins: int = 64, guides: Sequence = (), equal: bool = False,
-              size: tuple[float, float] = (3.6, 3.2), max_points: int = 20000) -> np.ndarray:
+              size: tuple[float, float] = (3.6, 3.2), max_points: int = 20000, labels=None) -> np.ndarray:
     """2-D points (N, 2) as small translucent dots, or with ``density`` as a 2-D histogram of ``bins`` x ``bins``.
+
+    ``labels`` (N,) integers colour the dots by class (tab10, with a legend) instead of one colour.
 
     Limits are free (fitted to the data with a 5% margin) unless ``xlim`` / ``ylim`` fix them. ``guides`` are
     polylines (M, 2) drawn thin and grey under the points (a unit circle, a wall), each optionally as a pair
@@ -348,9 +355,14 @@ def scatter2d(points, *, title: str = "", xlabel: str = "", ylabel: str = "",
     a = np.asarray(points, dtype=np.float64)
     if a.ndim != 2 or a.shape[1] != 2:
         raise ValueError(f"scatter2d() takes points of shape (N, 2), got {a.shape}")
-    a = a[np.isfinite(a).all(axis=1)]
+    cls = None if labels is None else np.asarray(labels).reshape(-1)
+    if cls is not None and cls.shape[0] != a.shape[0]:
+        raise ValueError(f"scatter2d(): {cls.shape[0]} labels for {a.shape[0]} points")
+    keep = np.isfinite(a).all(axis=1)
+    a, cls = a[keep], None if cls is None else cls[keep]
     if not density and max_points > 0 and len(a) > max_points:
-        a = a[:: math.ceil(len(a) / max_points)]
+        stride = math.ceil(len(a) / max_points)
+        a, cls = a[::stride], None if cls is None else cls[::stride]
     fig = Figure(figsize=size, dpi=DPI, layout="constrained")
     ax = fig.add_subplot()
     for g in guides:
@@ -373,8 +385,15 @@ def scatter2d(points, *, title: str = "", xlabel: str = "", ylabel: str = "",
     elif len(a):
         # alpha falls with the point count so dense regions stay readable instead of saturating
         alpha = float(np.clip(2000.0 / len(a), 0.1, 0.6))
-        ax.scatter(a[:, 0], a[:, 1], s=3.0, alpha=alpha, color=colormaps["tab10"](0), linewidths=0,
-                   rasterized=True)
+        if cls is None:
+            ax.scatter(a[:, 0], a[:, 1], s=3.0, alpha=alpha, color=colormaps["tab10"](0), linewidths=0,
+                       rasterized=True)
+        else:
+            for i, c in enumerate(np.unique(cls)):
+                sel = cls == c
+                ax.scatter(a[sel, 0], a[sel, 1], s=3.0, alpha=alpha, color=colormaps["tab10"](i % 10),
+                           linewidths=0, rasterized=True, label=str(c))
+            ax.legend(fontsize=6, markerscale=3, loc="upper right", ncols=2, framealpha=0.8)
     ax.set_xlim(*lims[0])
     ax.set_ylim(*lims[1])
     if equal:
@@ -387,6 +406,39 @@ def scatter2d(points, *, title: str = "", xlabel: str = "", ylabel: str = "",
         ax.set_ylabel(ylabel, fontsize=8)
     if title:
         ax.set_title(title, fontsize=9)
+    return render(fig)
+
+
+def labelled_paths(paths: Mapping[str, tuple[Sequence[float], Sequence[float], Sequence[str]]], *,
+                   title: str = "", xlabel: str = "", ylabel: str = "", size: tuple[float, float] = (5.0, 3.8),
+                   log_x: bool = False) -> np.ndarray:
+    """Lines through labelled points, one per series: ``{series: (xs, ys, point labels)}``, each point annotated
+    with its label (a trade-off curve whose points are settings, e.g. an information plane over beta). Points
+    are joined in the order given; non-finite points are skipped."""
+    fig = Figure(figsize=size, dpi=DPI, layout="constrained")
+    ax = fig.add_subplot()
+    for i, (name, (xs, ys, labels)) in enumerate(paths.items()):
+        x, y = np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)
+        if not (len(x) == len(y) == len(labels)):
+            raise ValueError(f"labelled_paths(): series '{name}' needs as many labels as points")
+        ok = np.isfinite(x) & np.isfinite(y) & ((x > 0) if log_x else True)
+        colour = colormaps["tab10"](i % 10)
+        ax.plot(x[ok], y[ok], marker="o", markersize=4, linewidth=1.2, color=colour, label=name)
+        for xi, yi, text in zip(x[ok], y[ok], np.asarray(labels, dtype=object)[ok], strict=True):
+            ax.annotate(str(text), (xi, yi), xytext=(4, -10 if i % 2 else 4), textcoords="offset points",
+                        fontsize=7, color=colour)
+    if log_x:
+        ax.set_xscale("log")
+    ax.grid(True, alpha=0.3)
+    ax.tick_params(labelsize=8)
+    if len(paths) > 1:
+        ax.legend(fontsize=8)
+    if xlabel:
+        ax.set_xlabel(xlabel, fontsize=9)
+    if ylabel:
+        ax.set_ylabel(ylabel, fontsize=9)
+    if title:
+        ax.set_title(title, fontsize=10)
     return render(fig)
 
 
