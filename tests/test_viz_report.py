@@ -150,6 +150,30 @@ def test_scatter2d_free_limits_density_and_grid_panels():
         figures.grid_panels(grids, ["a"], extent=(0, 1, 0, 1))
 
 
+def test_scatter2d_colours_dots_by_class_and_labelled_paths():
+    from matplotlib import colormaps
+
+    pts = np.random.default_rng(1).normal(size=(400, 2))
+    cls = np.arange(400) % 3
+    plain, coloured = figures.scatter2d(pts), figures.scatter2d(pts, labels=cls)
+
+    def has(img, colour, alpha=0.6):  # any pixel near the tab10 colour as drawn (alpha 0.6 over white)
+        rgb = np.round((alpha * np.asarray(colour[:3]) + 1 - alpha) * 255)
+        return bool((np.abs(img.astype(float) - rgb).sum(-1) < 60).any())
+
+    tab = [colormaps["tab10"](i) for i in range(3)]
+    assert all(has(coloured, c) for c in tab) and not has(plain, tab[2])
+    with pytest.raises(ValueError, match="3 labels for 400 points"):
+        figures.scatter2d(pts, labels=[0, 1, 2])
+    paths = {"test": ([1.0, 2.0, 4.0], [0.5, 1.0, 1.2], ["1e-3", "1e-2", "1e-1"]),
+             "train": ([1, 2], [1, 2], ["a", "b"])}
+    assert _is_rgb_uint8(figures.labelled_paths(paths, title="plane", xlabel="rate", ylabel="I", log_x=True))
+    with pytest.raises(ValueError, match="as many labels"):
+        figures.labelled_paths({"s": ([1.0], [1.0], [])})
+    rows = [{"beta": b, "err": b} for b in (1e-6, 1e-3, 1.0, 0.0)]  # x <= 0 is skipped on a log axis
+    assert _is_rgb_uint8(figures.curves(rows, ["err"], x="beta", log_x=True))
+
+
 def test_render_turns_a_callers_figure_into_pixels():
     from matplotlib.figure import Figure
 
