@@ -101,7 +101,7 @@ def equivalence(cfg, params, data) -> dict:
     ce = jnp.mean(V._class_bits(logits, y))
     j = float(ce + cfg.beta * jnp.mean(V.gaussian_kl(mu, sigma)) / math.log(2))
     model = make_torch_vib(jax.device_get(params), cfg.beta, cfg.lr, cfg.adam_b1, cfg.ema)
-    t = float(model.loss(torch.from_numpy(np.asarray(x)), torch.from_numpy(np.asarray(y)).long(),
+    t = float(model.loss(torch.tensor(np.asarray(x)), torch.tensor(np.asarray(y)).long(),
                          torch.from_numpy(noise)).detach())
     return {"loss_jax": j, "loss_torch": t, "abs_diff": abs(j - t)}
 
