@@ -59,6 +59,13 @@ def test_figures_return_rgb_uint8_of_sane_shape():
         figures.bar_compare(["a", "b"], [1.0], [0.0])
 
 
+def test_heatmap_turns_long_column_labels_and_makes_room_for_them():
+    values = np.arange(6.0).reshape(2, 3)
+    short = figures.heatmap(Heatmap(values, ["a", "b"], ["x", "y", "z"]))
+    long = figures.heatmap(Heatmap(values, ["a", "b"], ["grinning face", "sun with face", "snowman and more"]))
+    assert long.shape[1] == short.shape[1] and long.shape[0] > short.shape[0]
+
+
 def test_heatmap_draws_nan_cells_blank_and_annotates_values():
     values = np.array([[0.0, 1.0], [np.nan, 0.0]])
     blank = np.array([217, 217, 217])  # figures.BLANK_CELL

@@ -98,7 +98,10 @@ def _draw_heatmap(fig: Figure, ax, hm: Heatmap, *, colorbar: bool = True) -> Non
     im = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, norm=norm, aspect="auto",
                    interpolation="nearest")
     n_rows, n_cols = values.shape
-    ax.set_xticks(range(n_cols), [str(c) for c in hm.cols])
+    if _rotate_columns(hm):  # long column labels would run into each other side by side
+        ax.set_xticks(range(n_cols), [str(c) for c in hm.cols], rotation=40, ha="left", rotation_mode="anchor")
+    else:
+        ax.set_xticks(range(n_cols), [str(c) for c in hm.cols])
     ax.set_yticks(range(n_rows), [str(r) for r in hm.rows])
     ax.xaxis.tick_top()
     ax.tick_params(length=0)
@@ -120,10 +123,18 @@ def _draw_heatmap(fig: Figure, ax, hm: Heatmap, *, colorbar: bool = True) -> Non
         fig.colorbar(im, ax=ax, fraction=0.05, pad=0.02)
 
 
+COLUMN_CHARS = 9  # column labels longer than this (about one 0.75-inch column at font size 9) are rotated
+
+
+def _rotate_columns(hm: Heatmap) -> bool:
+    return max((len(str(c)) for c in hm.cols), default=0) > COLUMN_CHARS
+
+
 def _heatmap_size(hm: Heatmap) -> tuple[float, float]:
     n_rows, n_cols = hm.values.shape
     label_w = 0.08 * max((len(str(r)) for r in hm.rows), default=1)
-    return 1.6 + label_w + 0.75 * n_cols, 1.0 + 0.42 * n_rows + (0.3 if hm.title else 0.0)
+    label_h = 0.055 * max(len(str(c)) for c in hm.cols) if _rotate_columns(hm) else 0.0
+    return 1.6 + label_w + 0.75 * n_cols, 1.0 + label_h + 0.42 * n_rows + (0.3 if hm.title else 0.0)
 
 
 def heatmap(hm: Heatmap) -> np.ndarray:
