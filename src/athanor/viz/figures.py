@@ -411,13 +411,18 @@ def scatter2d(points, *, title: str = "", xlabel: str = "", ylabel: str = "",
         ax.set_aspect("equal")
     ax.tick_params(labelsize=7)
     ax.text(0.02, 0.02, f"n={len(a)}", transform=ax.transAxes, fontsize=7, color="grey")
-    if xlabel:
-        ax.set_xlabel(xlabel, fontsize=8)
-    if ylabel:
-        ax.set_ylabel(ylabel, fontsize=8)
-    if title:
-        ax.set_title(title, fontsize=9)
+    _label(ax, title, xlabel, ylabel, fontsize=8)
     return render(fig)
+
+
+def _label(ax, title: str, xlabel: str, ylabel: str, fontsize: int) -> None:
+    """Axis labels at ``fontsize`` and the title one point larger, each only when given."""
+    if xlabel:
+        ax.set_xlabel(xlabel, fontsize=fontsize)
+    if ylabel:
+        ax.set_ylabel(ylabel, fontsize=fontsize)
+    if title:
+        ax.set_title(title, fontsize=fontsize + 1)
 
 
 def labelled_paths(paths: Mapping[str, tuple[Sequence[float], Sequence[float], Sequence[str]]], *,
@@ -444,12 +449,7 @@ def labelled_paths(paths: Mapping[str, tuple[Sequence[float], Sequence[float], S
     ax.tick_params(labelsize=8)
     if len(paths) > 1:
         ax.legend(fontsize=8)
-    if xlabel:
-        ax.set_xlabel(xlabel, fontsize=9)
-    if ylabel:
-        ax.set_ylabel(ylabel, fontsize=9)
-    if title:
-        ax.set_title(title, fontsize=10)
+    _label(ax, title, xlabel, ylabel, fontsize=9)
     return render(fig)
 
 
