@@ -47,6 +47,27 @@ def test_tiny_experiment(name, tmp_path):
     assert exp_dir.name in (tmp_path / "index.html").read_text()
 
 
+def test_experiment_sets_reach_every_run_that_has_the_key(tmp_path):
+    from athanor.core.errors import ConfigError
+
+    exp_dir = run_experiment("vae-kl", scale="tiny", seeds=1, out=tmp_path, progress=False,
+                             sets=["kl_weight=0.02"])
+    meta = json.loads((exp_dir / "experiment.json").read_text())
+    assert meta["sets"] == ["kl_weight=0.02"]
+    for run in meta["runs"]:
+        assert json.loads((exp_dir / run["dir"] / "config.json").read_text())["config"]["kl_weight"] == 0.02
+    with pytest.raises(ConfigError, match=r"no run of experiment 'vae-kl' has the config key 'kl_wieght' "
+                                          r"\(its systems: vae\); did you mean 'kl_weight'"):
+        run_experiment("vae-kl", scale="tiny", out=tmp_path, progress=False, sets=["kl_wieght=1"])
+    with pytest.raises(ConfigError, match="malformed --set 'kl_weight'"):
+        run_experiment("vae-kl", scale="tiny", out=tmp_path, progress=False, sets=["kl_weight"])
+    with pytest.raises(ConfigError, match="must be a multiple of inner_steps"):  # resolved before any run
+        run_experiment("vae-kl", scale="tiny", out=tmp_path, progress=False, sets=["steps=7"])
+    with pytest.raises(ConfigError, match="keeps its settings"):
+        run_experiment("vae-kl", resume=exp_dir, progress=False, sets=["kl_weight=0.5"])
+    assert run_experiment("vae-kl", resume=exp_dir, progress=False) == exp_dir  # resumes with its stored sets
+
+
 def test_reanalyse_rejudges_from_stored_runs(tmp_path):
     from athanor.api import reanalyse
 

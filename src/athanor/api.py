@@ -30,7 +30,7 @@ from typing import Any
 from athanor.core import config as C
 from athanor.core import runloop
 from athanor.core.errors import AthanorError, ConfigError
-from athanor.core.experiment import SCALES, RunRecord
+from athanor.core.experiment import SCALES, RunRecord, RunSpec
 from athanor.core.rundir import now_iso, timestamp, unique_dir, write_json
 from athanor.core.runs import read_meta
 from athanor.core.seeds import check_seed
@@ -203,7 +203,8 @@ def _run_all(tasks: list[dict], *, executor: str, address: str | None, workers: 
 
 def run_experiment(name: str, *, scale: str | None = None, seeds: int | None = None, out: Path | str = "runs",
                    progress: bool = True, executor: str = "auto", address: str | None = None,
-                   workers: int | None = None, resume: Path | str | None = None, single_thread: bool = False) -> Path:
+                   workers: int | None = None, resume: Path | str | None = None, single_thread: bool = False,
+                   sets: Sequence[str] = ()) -> Path:
     """Run every run of experiment ``name`` at ``scale`` for seeds 0..seeds-1, then analyse; returns its folder.
 
     ``scale`` None is "quick" (or the resumed experiment's). ``seeds`` None takes the experiment's own count for
@@ -213,6 +214,10 @@ def run_experiment(name: str, *, scale: str | None = None, seeds: int | None = N
     ``resume`` is an existing experiment folder: its completed runs are kept, the others continued or
     restarted (``execute_run``), and a larger ``seeds`` adds seeds. ``experiment.json`` is written with status
     "running" before the first run, so a killed experiment can be resumed; it is rewritten at the end.
+    ``sets`` (``key=value`` as in ``athanor run --set``) apply on top of the experiment's own settings to every run
+    whose system has the key (e.g. ``scorer=clip:PATH`` draws the `clipdraw` experiment with real CLIP); a key no
+    run has is an error, every run's config is resolved before anything runs, and a resumed experiment keeps the
+    sets it was started with.
     """
     from athanor.report.html import gallery
 
@@ -229,14 +234,20 @@ def run_experiment(name: str, *, scale: str | None = None, seeds: int | None = N
             raise ConfigError(f"{exp_dir} was run at scale '{before.get('scale')}'; drop --scale to resume it, "
                               f"or start a new experiment at '{scale}'")
         scale = before.get("scale")
+        stored = list(before.get("sets") or [])
+        if sets and list(sets) != stored:
+            raise ConfigError(f"{exp_dir} was started with --set {' '.join(stored) or '(none)'}; a resumed "
+                              "experiment keeps its settings, so drop --set to resume it")
+        sets = stored
     scale = scale or "quick"
     if scale not in SCALES:
         raise ConfigError(f"unknown scale '{scale}'; choose one of {', '.join(SCALES)}")
     seeds = _seed_count(seeds, int(getattr(module, "SEEDS", {}).get(scale, 1)),
                         None if before is None else int(before.get("seeds", 1)))
     specs = module.runs(scale)
-    for spec in specs:
-        get_system(spec.system)  # an unknown system fails here, before any run
+    extra = _experiment_sets(name, specs, sets)
+    for spec in specs:  # an unknown system or a config that does not resolve fails here, before any run
+        resolve_config(spec.system, scale, {**spec.overrides, **extra[spec.system]})
     if resume is None:
         out = Path(out)
         try:
@@ -247,13 +258,13 @@ def run_experiment(name: str, *, scale: str | None = None, seeds: int | None = N
     t0 = time.perf_counter()
     plan = [(spec, seed) for seed in range(seeds) for spec in specs]
     tasks = [{"key": f"{spec.label}_s{seed}", "title": f"{name}: {spec.label} seed {seed}", "system": spec.system,
-              "label": spec.label, "preset": scale, "overrides": dict(spec.overrides), "seed": seed,
+              "label": spec.label, "preset": scale, "overrides": {**spec.overrides, **extra[spec.system]}, "seed": seed,
               "run_dir": str(exp_dir / f"{spec.label}_s{seed}")} for spec, seed in plan]
     listing = [{"system": spec.system, "label": spec.label, "seed": seed, "dir": f"{spec.label}_s{seed}"}
                for spec, seed in plan]
     meta = {"experiment": name, "scale": scale, "seeds": seeds, "summary": module.SUMMARY,
             "key_figure": getattr(module, "KEY_FIGURE", None),
-            "created": before.get("created", now_iso()) if before else now_iso(), "runs": listing,
+            "created": before.get("created", now_iso()) if before else now_iso(), "runs": listing, "sets": list(sets),
             "status": "running", "wall_s": 0.0, "notes": []}
     entries = _run_recorded(exp_dir / "experiment.json", meta, before, tasks, t0,
                             f"athanor experiment {name} --resume {exp_dir}", executor=executor, address=address,
@@ -276,6 +287,25 @@ def _split_values(text: str) -> list[str]:
         else:
             cur += ch
     return [*parts, cur.strip()]
+
+
+def _experiment_sets(name: str, specs: Sequence[RunSpec], sets: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """{system: its typed overrides} from ``sets``: each ``key=value`` goes to every system of the experiment whose
+    Config has the key; a key that none has (or a malformed item) is a ConfigError naming the systems."""
+    systems = sorted({spec.system for spec in specs})
+    fields = {system: set(C.field_names(get_system(system).load().Config)) for system in systems}
+    for item in sets:
+        key = item.partition("=")[0].strip()
+        if "=" not in item or not key:
+            raise ConfigError(f"malformed --set '{item}': expected key=value, e.g. --set steps=1000")
+        if not any(key in names for names in fields.values()):
+            hint = C.nearest(key, sorted(set().union(*fields.values())))
+            tail = f"; did you mean '{hint}'?" if hint else ""
+            raise ConfigError(f"--set {item}: no run of experiment '{name}' has the config key '{key}' (its "
+                              f"systems: {', '.join(systems)}){tail}")
+    return {system: C.parse_sets(get_system(system).load().Config,
+                                 [i for i in sets if i.partition("=")[0].strip() in fields[system]])
+            for system in systems}
 
 
 def parse_grid(system: str, items: Sequence[str], sets: Sequence[str] = ()) -> dict[str, list]:

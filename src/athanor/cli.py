@@ -55,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--resume", metavar="EXP_DIR", default=None,
                    help="finish an experiment folder: keep completed runs, continue or restart the others; a "
                         "larger --seeds adds seeds")
+    s.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override for every run whose system has the key (e.g. scorer=clip:PATH)")
     _executor_args(s)
     s.add_argument("--quiet", action="store_true")
 
@@ -206,7 +208,7 @@ def _experiment(args) -> int:
 
     exp_dir = run_experiment(args.name, scale=args.scale, seeds=args.seeds, out=args.out, progress=not args.quiet,
                              executor=args.executor, address=args.ray_address, workers=args.workers,
-                             resume=args.resume, single_thread=args.single_thread)
+                             resume=args.resume, single_thread=args.single_thread, sets=args.sets)
     print(format_table(load(exp_dir)))
     print(f"report: {exp_dir / 'report.html'}")
     return 0
