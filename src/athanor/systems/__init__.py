@@ -90,6 +90,11 @@ SYSTEMS: dict[str, SystemSpec] = {
         _spec("vib-vae", "vib", "vib.vib",
               "the VAE as the VIB with Y = X and beta = 1: Bernoulli pixels, rate + distortion in bits",
               mode="vae", beta=1.0, decoder_hidden=1024),
+        _spec("sr-tabular", "successor", "successor.tabular",
+              "tabular successor representation learned by TD, against (1-gamma)(I-gamma P)^-1 P"),
+        _spec("gamma-model", "successor", "successor.gamma_model",
+              "gamma model: a mixture density network of the discounted future-state distribution, trained by "
+              "generative TD"),
     ]
 }
 
