@@ -81,22 +81,22 @@ def test_q_value_is_the_model_expectation_over_one_minus_gamma(tiny):
     assert abs(float(G.q_value(params, cfg, s, a)[0]) - r.mean()) < 4 * r.std() / math.sqrt(n)
 
 
-def test_td_target_at_gamma_zero_is_exactly_the_next_state(tiny):
+def _targets(tiny, gamma: float, n: int, seed: int):
+    """(next states, TD target samples, bootstrap draws) for the first n transitions at ``gamma``."""
     cfg, data = tiny
-    cfg = dataclasses.replace(cfg, gamma=0.0)
-    target = G.init(cfg, 1, data).params
-    s_next = data["s_next"][:512]
-    s_star, boot = G.td_target(jax.random.PRNGKey(5), target, cfg, s_next)
+    cfg = dataclasses.replace(cfg, gamma=gamma)
+    s_next = data["s_next"][:n]
+    return (s_next, *G.td_target(jax.random.PRNGKey(seed), G.init(cfg, 1, data).params, cfg, s_next))
+
+
+def test_td_target_at_gamma_zero_is_exactly_the_next_state(tiny):
+    s_next, s_star, boot = _targets(tiny, 0.0, 512, 5)
     assert bool(jnp.all(s_star == s_next))
     assert not bool(jnp.all(boot == s_next))  # the bootstrap draws exist but are never used
 
 
 def test_td_target_mixes_next_states_and_bootstrap_draws(tiny):
-    cfg, data = tiny
-    cfg = dataclasses.replace(cfg, gamma=0.6)
-    target = G.init(cfg, 1, data).params
-    s_next = data["s_next"][:2000]
-    s_star, boot = G.td_target(jax.random.PRNGKey(6), target, cfg, s_next)
+    s_next, s_star, boot = _targets(tiny, 0.6, 2000, 6)
     from_next = np.all(np.asarray(s_star == s_next), axis=-1)
     from_boot = np.all(np.asarray(s_star == boot), axis=-1)
     assert np.all(from_next ^ from_boot)
