@@ -70,13 +70,15 @@ def raw_key(k):
     return k
 
 
-def scan_updates(state, cfg, tx, batch_loss, mesh=None) -> tuple[Any, dict]:
+def scan_updates(state, cfg, tx, batch_loss, mesh=None, ema: float | None = None) -> tuple[Any, dict]:
     """``cfg.inner_steps`` updates of the optax transformation ``tx`` in one ``lax.scan``.
 
     ``batch_loss(params, key) -> (loss, info)`` draws its own batch from ``key``. ``state`` must carry
     ``params``, ``opt_state`` and ``key`` (a ``flax.struct`` node); returns the advanced state and the mean over
     the updates of ``{"loss", **info}``. With a ``mesh`` (``mesh_for``) the parameters and optimiser state are
-    kept replicated on it; ``batch_loss`` should then ``shard_batch`` the batch it draws.
+    kept replicated on it; ``batch_loss`` should then ``shard_batch`` the batch it draws. With ``ema`` (a decay
+    in [0, 1]) ``state`` also carries ``ema``, an exponential moving average of the parameters moved after every
+    update: ema <- decay * ema + (1 - decay) * params.
     """
     import jax
     import jax.numpy as jnp
@@ -85,15 +87,21 @@ def scan_updates(state, cfg, tx, batch_loss, mesh=None) -> tuple[Any, dict]:
     k, sub = jax.random.split(state.key)
 
     def update(carry, kk):
-        params, opt_state = carry
+        params, opt_state, avg = carry
         (loss, info), grads = jax.value_and_grad(batch_loss, has_aux=True)(params, kk)
         updates, opt_state = tx.update(grads, opt_state, params)
-        return replicate((optax.apply_updates(params, updates), opt_state), mesh), {"loss": loss, **info}
+        params = optax.apply_updates(params, updates)
+        avg = None if ema is None else optax.incremental_update(params, avg, 1.0 - ema)
+        return replicate((params, opt_state, avg), mesh), {"loss": loss, **info}
 
-    (params, opt_state), infos = jax.lax.scan(
-        update, replicate((state.params, state.opt_state), mesh), jax.random.split(sub, cfg.inner_steps)
+    start = (state.params, state.opt_state, None if ema is None else state.ema)
+    (params, opt_state, avg), infos = jax.lax.scan(
+        update, replicate(start, mesh), jax.random.split(sub, cfg.inner_steps)
     )
-    return state.replace(params=params, opt_state=opt_state, key=k), jax.tree_util.tree_map(jnp.mean, infos)
+    new = state.replace(params=params, opt_state=opt_state, key=k)
+    if ema is not None:
+        new = new.replace(ema=avg)
+    return new, jax.tree_util.tree_map(jnp.mean, infos)
 
 
 def save_state(state) -> bytes:

@@ -230,25 +230,14 @@ def init(cfg: Config, seed: int, data) -> State:
 @functools.partial(jax.jit, static_argnames="cfg")
 def step(state: State, data, cfg: Config) -> tuple[State, dict[str, jax.Array]]:
     """``cfg.inner_steps`` Adam updates in one ``lax.scan``, the EMA weights following after each."""
-    tx = _optimizer(cfg)
     n = data["x_train"].shape[0]
 
-    def update(carry, key):
-        params, ema, opt_state = carry
+    def batch_loss(params, key):
         k_idx, k_noise = jax.random.split(key)
         idx = jax.random.randint(k_idx, (cfg.batch_size,), 0, n)
-        x, y = _pixels(data["x_train"][idx]), data["y_train"][idx]
-        (loss, info), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, cfg, x, y, k_noise)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        params = optax.apply_updates(params, updates)
-        ema = optax.incremental_update(params, ema, 1.0 - cfg.ema)
-        return (params, ema, opt_state), {"loss": loss, **info}
+        return loss_fn(params, cfg, _pixels(data["x_train"][idx]), data["y_train"][idx], k_noise)
 
-    key, sub = jax.random.split(state.key)
-    (params, ema, opt_state), infos = jax.lax.scan(
-        update, (state.params, state.ema, state.opt_state), jax.random.split(sub, cfg.inner_steps))
-    new = state.replace(params=params, ema=ema, opt_state=opt_state, key=key)
-    return new, jax.tree_util.tree_map(jnp.mean, infos)
+    return jaxtools.scan_updates(state, cfg, _optimizer(cfg), batch_loss, ema=cfg.ema)
 
 
 def predict_log_probs(params, cfg: Config, x: jax.Array, noise: jax.Array) -> jax.Array:
