@@ -70,7 +70,8 @@ def raw_key(k):
     return k
 
 
-def scan_updates(state, cfg, tx, batch_loss, mesh=None, ema: float | None = None) -> tuple[Any, dict]:
+def scan_updates(state, cfg, tx, batch_loss, mesh=None, ema: float | None = None,
+                 target: float | None = None) -> tuple[Any, dict]:
     """``cfg.inner_steps`` updates of the optax transformation ``tx`` in one ``lax.scan``.
 
     ``batch_loss(params, key) -> (loss, info)`` draws its own batch from ``key``. ``state`` must carry
@@ -78,7 +79,9 @@ def scan_updates(state, cfg, tx, batch_loss, mesh=None, ema: float | None = None
     the updates of ``{"loss", **info}``. With a ``mesh`` (``mesh_for``) the parameters and optimiser state are
     kept replicated on it; ``batch_loss`` should then ``shard_batch`` the batch it draws. With ``ema`` (a decay
     in [0, 1]) ``state`` also carries ``ema``, an exponential moving average of the parameters moved after every
-    update: ema <- decay * ema + (1 - decay) * params.
+    update: ema <- decay * ema + (1 - decay) * params. With ``target`` (a Polyak rate tau in [0, 1]) ``state``
+    also carries ``target``, a copy of the parameters that the loss reads, ``batch_loss(params, target, key)``, and
+    that follows them after every update: target <- tau * params + (1 - tau) * target (target networks of TD).
     """
     import jax
     import jax.numpy as jnp
@@ -87,20 +90,25 @@ def scan_updates(state, cfg, tx, batch_loss, mesh=None, ema: float | None = None
     k, sub = jax.random.split(state.key)
 
     def update(carry, kk):
-        params, opt_state, avg = carry
-        (loss, info), grads = jax.value_and_grad(batch_loss, has_aux=True)(params, kk)
+        params, opt_state, avg, tgt = carry
+        args = (params, kk) if target is None else (params, tgt, kk)
+        (loss, info), grads = jax.value_and_grad(batch_loss, has_aux=True)(*args)
         updates, opt_state = tx.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
         avg = None if ema is None else optax.incremental_update(params, avg, 1.0 - ema)
-        return replicate((params, opt_state, avg), mesh), {"loss": loss, **info}
+        tgt = None if target is None else optax.incremental_update(params, tgt, target)
+        return replicate((params, opt_state, avg, tgt), mesh), {"loss": loss, **info}
 
-    start = (state.params, state.opt_state, None if ema is None else state.ema)
-    (params, opt_state, avg), infos = jax.lax.scan(
+    start = (state.params, state.opt_state, None if ema is None else state.ema,
+             None if target is None else state.target)
+    (params, opt_state, avg, tgt), infos = jax.lax.scan(
         update, replicate(start, mesh), jax.random.split(sub, cfg.inner_steps)
     )
     new = state.replace(params=params, opt_state=opt_state, key=k)
     if ema is not None:
         new = new.replace(ema=avg)
+    if target is not None:
+        new = new.replace(target=tgt)
     return new, jax.tree_util.tree_map(jnp.mean, infos)
 
 

@@ -267,24 +267,15 @@ def init(cfg: Config, seed: int, data) -> State:
 @functools.partial(jax.jit, static_argnames="cfg")
 def step(state: State, data, cfg: Config) -> tuple[State, dict[str, jax.Array]]:
     """``cfg.inner_steps`` generative-TD updates in one ``lax.scan``, the target following each by Polyak."""
-    tx, env, n = _optimizer(cfg), room(cfg), data["s"].shape[0]
+    env, n = room(cfg), data["s"].shape[0]
 
-    def update(carry, key):
-        params, target, opt_state = carry
+    def batch_loss(params, target, key):
         k_idx, k_tgt = jax.random.split(key)
         idx = jax.random.randint(k_idx, (cfg.batch_size,), 0, n)
-        batch = (data["s"][idx], data["a"][idx], data["s_next"][idx])
-        (loss, boot), grads = jax.value_and_grad(td_loss, has_aux=True)(params, target, cfg, *batch, k_tgt)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        params = optax.apply_updates(params, updates)
-        target = optax.incremental_update(params, target, cfg.polyak)
-        return (params, target, opt_state), {"loss": loss, "boot_outside": jnp.mean(~R.is_free(boot, env))}
+        loss, boot = td_loss(params, target, cfg, data["s"][idx], data["a"][idx], data["s_next"][idx], k_tgt)
+        return loss, {"boot_outside": jnp.mean(~R.is_free(boot, env))}
 
-    key, sub = jax.random.split(state.key)
-    (params, target, opt_state), infos = jax.lax.scan(
-        update, (state.params, state.target, state.opt_state), jax.random.split(sub, cfg.inner_steps))
-    new = state.replace(params=params, target=target, opt_state=opt_state, key=key)
-    return new, jax.tree_util.tree_map(jnp.mean, infos)
+    return jaxtools.scan_updates(state, cfg, _optimizer(cfg), batch_loss, target=cfg.polyak)
 
 
 def energy_distance(x: jax.Array, y: jax.Array) -> jax.Array:
