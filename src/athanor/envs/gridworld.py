@@ -215,10 +215,11 @@ def policy_evaluation(P: np.ndarray, pi: np.ndarray, r: np.ndarray, gamma: float
 def value_iteration(P: np.ndarray, r: np.ndarray, gamma: float, tol: float = 1e-10,
                     max_iter: int = 1_000_000) -> tuple[np.ndarray, np.ndarray]:
     """V* (S,) and Q* (A, S) for a reward on arrival r (S,), by value iteration from V = 0 until the largest change
-    of V is below ``tol`` (then |V - V*| <= tol * gamma / (1 - gamma)); RuntimeError if ``max_iter`` is reached."""
+    of V is below ``tol`` (then |V - V*| <= tol * gamma / (1 - gamma)); RuntimeError if ``max_iter`` is reached.
+    Rewards r (S, K) are solved all at once: V* (S, K), Q* (A, S, K)."""
     _check_gamma(gamma)
     P = np.asarray(P, dtype=np.float64)
-    V = np.zeros(P.shape[1])
+    V = np.zeros(np.shape(r))
     for _ in range(max_iter):
         Q = q_values(P, r, V, gamma)
         new = Q.max(axis=0)

@@ -19,6 +19,7 @@ EXPERIMENTS: dict[str, str] = {
     "multicell": "athanor.experiments.multicell",
     "clipdraw": "athanor.experiments.clipdraw",
     "vib": "athanor.experiments.vib",
+    "successor": "athanor.experiments.successor",
 }
 
 

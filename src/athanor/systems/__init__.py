@@ -95,6 +95,10 @@ SYSTEMS: dict[str, SystemSpec] = {
         _spec("gamma-model", "successor", "successor.gamma_model",
               "gamma model: a mixture density network of the discounted future-state distribution, trained by "
               "generative TD"),
+        _spec("fb", "successor", "successor.fb",
+              "forward-backward representation learned reward-free offline, zero-shot for any reward in a gridworld"),
+        _spec("fb-goal-dqn", "successor", "successor.fb",
+              "the FB comparison: a goal-conditioned DQN trained offline with the goal rewards", mode="goal-dqn"),
     ]
 }
 

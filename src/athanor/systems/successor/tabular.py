@@ -132,15 +132,20 @@ def _state_index(cfg: Config, name: str, n: int) -> int:
 
 
 def load_data(cfg: Config, seed: int) -> dict[str, jax.Array]:
-    """The chain P_pi of the uniformly random policy, the closed-form M, the goal reward r and its exact value V."""
+    """The chain P_pi of the uniformly random policy, the closed-form M, the goal reward r and its exact value V;
+    and ``vi_err``, max |M* r / (1 - gamma) - V*| for the optimal policy's closed-form M* and value iteration's V*
+    (the value from the SR against the value by dynamic programming, in float64)."""
     P, pi, _ = environment(cfg)
     P_pi = gw.policy_matrix(P, pi)
     n = len(P_pi)
     _state_index(cfg, "start_state", n)
     r = np.zeros(n)
     r[_state_index(cfg, "goal_state", n)] = 1.0
+    v_star, q_star = gw.value_iteration(P, r, cfg.gamma)
+    M_star = successor_matrix(gw.policy_matrix(P, gw.greedy_policy(q_star)), cfg.gamma)
     return {"P_pi": jnp.asarray(P_pi, jnp.float32), "M": jnp.asarray(successor_matrix(P_pi, cfg.gamma), jnp.float32),
-            "r": jnp.asarray(r, jnp.float32), "V": jnp.asarray(gw.evaluate_chain(P_pi, r, cfg.gamma), jnp.float32)}
+            "r": jnp.asarray(r, jnp.float32), "V": jnp.asarray(gw.evaluate_chain(P_pi, r, cfg.gamma), jnp.float32),
+            "vi_err": float(np.max(np.abs(value_from_sr(M_star, r, cfg.gamma) - v_star)))}
 
 
 def init(cfg: Config, seed: int, data) -> State:
@@ -194,16 +199,19 @@ def step(state: State, data, cfg: Config) -> tuple[State, dict[str, jax.Array]]:
 def evaluate(state: State, data, cfg: Config, seed: int) -> dict[str, float]:
     """``m_max_err`` / ``m_mean_err``: largest / mean |M_td - M|; ``m_tv``: mean over rows of the total-variation
     distance 0.5 sum_s* |M_td(s, .) - M(s, .)|; ``row_sum_err``: largest |sum_s* M_td(s, s*) - 1|; ``v_max_err`` /
-    ``v_mean_err``: |M_td r / (1 - gamma) - V| for the goal reward against exact policy evaluation."""
+    ``v_mean_err``: |M_td r / (1 - gamma) - V| for the goal reward against exact policy evaluation;
+    ``v_max``: the largest exact V (the scale of those errors); ``vi_max_err``: ``load_data``'s ``vi_err`` (closed
+    form, not learned)."""
     M_td, M = np.asarray(state.M, np.float64), np.asarray(data["M"], np.float64)
     err = np.abs(M_td - M)
     v_err = np.abs(value_from_sr(M_td, np.asarray(data["r"], np.float64), cfg.gamma) - np.asarray(data["V"]))
     return {"m_max_err": float(err.max()), "m_mean_err": float(err.mean()), "m_tv": float(0.5 * err.sum(1).mean()),
             "row_sum_err": float(np.abs(M_td.sum(1) - 1.0).max()), "v_max_err": float(v_err.max()),
-            "v_mean_err": float(v_err.mean())}
+            "v_mean_err": float(v_err.mean()), "v_max": float(np.max(np.asarray(data["V"]))),
+            "vi_max_err": float(data["vi_err"])}
 
 
-def _panel(world: gw.Gridworld, values) -> np.ndarray:
+def panel(world: gw.Gridworld, values) -> np.ndarray:
     """Per-state values as a grid_panels grid ([x, y], drawn over extent (0, W, H, 0)): the layout as printed, row 0
     on top, walls grey."""
     return world.to_grid(np.asarray(values, np.float64))[::-1].T
@@ -216,17 +224,17 @@ def _grid_artifacts(state: State, data, cfg: Config, world: gw.Gridworld) -> dic
     h, w = world.shape
     cell = tuple(int(c) for c in world.cells[s0])
     rows = [successor_matrix(P_pi, g)[s0] for g in SHOWN_GAMMAS]
-    by_gamma = grid_panels([_panel(world, row / row.max()) for row in rows],
+    by_gamma = grid_panels([panel(world, row / row.max()) for row in rows],
                            [f"gamma = {g:g} (max {row.max():.3f})" for g, row in zip(SHOWN_GAMMAS, rows, strict=True)],
                            extent=(0, w, h, 0), xlabel="column", ylabel="row", vmin=0.0, vmax=1.0,
                            label=f"M(s0, s*) / max, s0 = {cell}")
     M_td, M = np.asarray(state.M, np.float64), np.asarray(data["M"], np.float64)
-    td = grid_panels([_panel(world, M[s0]), _panel(world, M_td[s0]), _panel(world, np.abs(M_td[s0] - M[s0]))],
+    td = grid_panels([panel(world, M[s0]), panel(world, M_td[s0]), panel(world, np.abs(M_td[s0] - M[s0]))],
                      [f"closed form, gamma = {cfg.gamma:g}", "TD estimate", "|TD - closed form|"],
                      extent=(0, w, h, 0), vmin=0.0, label=f"M(s0, s*), s0 = {cell}")
     r = np.asarray(data["r"], np.float64)
     goal = tuple(int(c) for c in world.cells[int(np.argmax(r))])
-    value = grid_panels([_panel(world, data["V"]), _panel(world, value_from_sr(M_td, r, cfg.gamma))],
+    value = grid_panels([panel(world, data["V"]), panel(world, value_from_sr(M_td, r, cfg.gamma))],
                         ["policy evaluation", "M_td r / (1 - gamma)"], extent=(0, w, h, 0), vmin=0.0,
                         label=f"V of reward on arrival at {goal}")
     n = world.n_states
