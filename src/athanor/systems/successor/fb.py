@@ -32,7 +32,9 @@ and the orthonormality penalty on B, an unbiased batch estimate of ||E_rho[B B^T
     L_ortho = mean_{i != j} (B(s'_i)^T B(s'_j))^2 - 2 mean_i ||B(s'_i)||^2 + d.
 
 The loss is L_FB + ``ortho_coef`` * L_ortho. Each z is Gaussian scaled to the sphere of radius sqrt(d); with
-probability ``mix_ratio`` it is instead B(s) of a random dataset state (no gradient), scaled the same way.
+probability ``mix_ratio`` it is instead the (stopped) B of another transition's next state in the batch (the
+batch rolled by one: z_i = B(s'_{i-1}), a draw from rho), scaled the same way. That one pair (i, i - 1) of the loss
+then shares a state with z_i, a small departure from independence that the reference's permutation has too.
 
 Zero-shot (``evaluate``): z_r = mean of B(s') r(s') over ``z_samples`` next states of the dataset, scaled to radius
 sqrt(d); the agent acts greedily on F(s, a, z_r)^T z_r.
@@ -107,7 +109,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {"steps": 40, "inner_steps": 20, "eval_every": 20, "hidden": (32,), "dim": 8, "batch_size": 64,
              "dataset_size": 2000, "z_samples": 500, "dense_rewards": 2},
     "quick": {},
-    "full": {"steps": 100_000, "inner_steps": 1000, "eval_every": 10_000, "ckpt_every": 20_000},
+    # 50k updates: ~23 minutes per FB run on 2 idle cores (27.5 ms per update, BENCHMARKS.md)
+    "full": {"steps": 50_000, "inner_steps": 1000, "eval_every": 10_000, "ckpt_every": 10_000},
 }
 
 
