@@ -308,6 +308,24 @@ def test_read_metrics_last_wins_sorted_and_truncated_tail(tmp_path):
     assert read_metrics(tmp_path / "nowhere") == []
 
 
+def test_curves_over_seeds_averages_each_label_step_and_kind(tmp_path):
+    from athanor.core.experiment import RunRecord, RunSpec, curves_over_seeds
+
+    records = []
+    for label, seed, accs in (("a", 0, (0.0, 0.4)), ("a", 1, (0.2, 0.6)), ("b", 0, (1.0, 1.0))):
+        run_dir = tmp_path / f"{label}_s{seed}"
+        run_dir.mkdir()
+        rows = [{"step": 10 * (k + 1), "kind": "eval", "acc": acc} for k, acc in enumerate(accs)]
+        rows += [{"step": 10, "kind": "train", "acc": 99.0, "loss": 1.0 + seed}]  # a train row's acc is not eval
+        _write_lines(run_dir / "metrics.jsonl", [json.dumps(r) for r in rows])
+        records.append(RunRecord(RunSpec("sys", label), seed, run_dir, {"done": 1.0}))
+    out = curves_over_seeds(records, {"acc": "eval", "loss": "train"})
+    assert {(r["label"], r["step"]): r.get("acc") for r in out if "acc" in r} == pytest.approx(
+        {("a", 10): 0.1, ("a", 20): 0.5, ("b", 10): 1.0, ("b", 20): 1.0})
+    assert [r["loss"] for r in out if r["label"] == "a" and "loss" in r] == [1.5]
+    assert {r["label"] for r in curves_over_seeds(records, {"acc": "eval"}, labels=["b"])} == {"b"}
+
+
 def test_read_metrics_keeps_a_complete_last_line_and_warns_on_damage_inside(tmp_path):
     _write_lines(tmp_path / "metrics.jsonl",
                  ['{"step": 1, "kind": "train", "loss": 2.0}', '{"step": 2, "ki{"step": 2, "kind": "train"}',

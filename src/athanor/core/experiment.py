@@ -89,6 +89,24 @@ def first_run(records: Sequence[RunRecord], label: str) -> RunRecord | None:
     return min(done, key=lambda r: r.seed) if done else None
 
 
+def curves_over_seeds(records: Sequence[RunRecord], kinds: Mapping[str, str],
+                      labels: Sequence[str] | None = None) -> list[dict]:
+    """Logged metrics averaged over seeds, for ``viz.figures.curves(..., series="label")``: ``kinds`` maps each
+    metric to the kind of metrics.jsonl row that carries it ("eval" or "train"); one row {"step", "label", metric:
+    mean} per label, step and metric (``labels``: only these runs)."""
+    from athanor.core.runs import read_metrics
+
+    sums: dict[tuple[str, int, str], list[float]] = {}
+    for r in records:
+        if labels is not None and r.spec.label not in labels:
+            continue
+        for row in read_metrics(r.run_dir):
+            for key, kind in kinds.items():
+                if row.get("kind") == kind and isinstance(row.get(key), (int, float)):
+                    sums.setdefault((r.spec.label, int(row["step"]), key), []).append(float(row[key]))
+    return [{"step": step, "label": label, key: float(np.mean(v))} for (label, step, key), v in sorted(sums.items())]
+
+
 def run_figures(records: Sequence[RunRecord], wanted: Mapping[str, tuple[str, str]]) -> dict[str, Any]:
     """Artifacts of the experiment's runs, to show with it: ``{name: (run label, the run's artifact name)}`` ->
     ``{name: table | image | video}`` read from the lowest-seed completed run of each label (missing ones left

@@ -45,7 +45,7 @@ import numpy as np
 
 from athanor.core.artifacts import Heatmap
 from athanor.core.claims import Check, claim
-from athanor.core.experiment import Analysis, RunSpec, first_run, mean, metric, paired
+from athanor.core.experiment import Analysis, RunSpec, curves_over_seeds, first_run, mean, metric, paired
 
 SUMMARY = "IQL on the point maze: AWR (Gaussian, high beta, discrete) vs DDPG / DDPG+BC extraction; tanh vs clip"
 SOURCE = "Small-Research: Policy Extraction in IQL; Small-Research: Tanh Activations with DDPG"
@@ -136,19 +136,6 @@ def _claims(records, scale: str):
     return out
 
 
-def _curve_records(records):
-    """metrics.jsonl rows averaged over seeds, one series per label: success (eval) and awr_std (train)."""
-    from athanor.core.runs import read_metrics
-
-    sums: dict[tuple[str, int, str], list[float]] = {}
-    for r in records:
-        for row in read_metrics(r.run_dir):
-            for key, kind in (("success", "eval"), ("awr_std", "train")):
-                if row.get("kind") == kind and isinstance(row.get(key), (int, float)):
-                    sums.setdefault((r.spec.label, int(row["step"]), key), []).append(float(row[key]))
-    return [{"step": step, "label": label, key: float(np.mean(v))} for (label, step, key), v in sorted(sums.items())]
-
-
 def _artifacts(records):
     from athanor.core.runs import read_image, read_video
     from athanor.viz.figures import bar_compare, curves, image_grid
@@ -166,7 +153,7 @@ def _artifacts(records):
         means = [float(np.nanmean(v)) if np.isfinite(v).any() else math.nan for v in vals]
         stds = [float(np.nanstd(v)) if np.isfinite(v).any() else 0.0 for v in vals]
         arts[f"compare_{key}"] = bar_compare(rows, means, stds, title=key, ylabel=ylabel)
-    curve_rows = _curve_records(records)
+    curve_rows = curves_over_seeds(records, {"success": "eval", "awr_std": "train"})
     if curve_rows:
         arts["training_curves"] = curves(curve_rows, ["success", "awr_std"], title="mean over seeds", series="label")
     first = {label: first_run(records, label) for label in rows}

@@ -34,7 +34,7 @@ import numpy as np
 
 from athanor.core.artifacts import Heatmap
 from athanor.core.claims import Check, claim
-from athanor.core.experiment import Analysis, RunSpec, mean, metric, paired, run_figures
+from athanor.core.experiment import Analysis, RunSpec, curves_over_seeds, mean, metric, paired, run_figures
 
 SUMMARY = "successor representations: TD against the closed form, gamma models, forward-backward zero-shot RL"
 SOURCE = "Successor Representations Explained"
@@ -79,7 +79,7 @@ def _claims(records, scale: str) -> list:
 
 
 def analyse(records, scale: str) -> Analysis:
-    from athanor.viz.figures import bar_compare
+    from athanor.viz.figures import bar_compare, curves
 
     keys = ("goal_return_ratio", "goal_score", "goal_worst_ratio", "dense_return_ratio", "dense_score")
     labels = [label for label, _, _ in FB_RUNS]
@@ -95,6 +95,16 @@ def analyse(records, scale: str) -> Analysis:
         "zero_shot_table": Heatmap(table, labels, list(keys), "zero-shot (fb) and supervised (goal-dqn) returns, "
                                    "mean over seeds", fmt=".3f", vmin=0.0, vmax=1.0),
     }
+    td = curves_over_seeds(records, {"m_tv": "eval", "v_max_err": "eval"}, labels=["sr-four-rooms", "sr-abc"])
+    if td:
+        arts["td_convergence"] = curves(td, ["m_tv", "v_max_err"], "TD estimate against the closed form (mean over "
+                                        "seeds)", series="label", xlabel="TD updates")
+    learning = curves_over_seeds(records, {"goal_return_ratio": "eval", "dense_return_ratio": "eval"},
+                                 labels=labels)
+    if learning:
+        arts["zero_shot_curves"] = curves(learning, ["goal_return_ratio", "dense_return_ratio"],
+                                          "return / optimal return during training (mean over seeds)",
+                                          series="label", xlabel="updates", log_loss=False)
     arts.update(run_figures(records, {
         "sr_by_gamma": ("sr-four-rooms", "sr_by_gamma"), "sr_td_vs_closed": ("sr-four-rooms", "sr_td_vs_closed"),
         "sr_abc": ("sr-abc", "sr_by_gamma"), "gamma_model_samples": ("gamma-0.9", "future_samples"),
