@@ -6,8 +6,9 @@ same update, in one process.
 The work per update is the same in both (the default Config, mode "fb"): a batch of 1024 transitions (s, a, s') of
 the 104-state four-rooms gridworld, states one-hot; a task vector z per transition (Gaussian on the sphere of radius
 sqrt(d), d = 50, or with probability ``mix_ratio`` the stopped B of the batch's next states rolled by one); the
-forward net F(s, z) -> (A, d) and the backward net B(s') -> d (each Dense 256 -> LayerNorm -> tanh -> Dense 256 ->
-ReLU -> Dense, B scaled to radius sqrt(d)); the target next action argmax_a F-bar(s', a, z)^T z and the target
+forward net F(s, z) -> (A, d) (input layer: two 128-wide Dense -> LayerNorm -> tanh branches, on s and on (s, z),
+then Dense 256 -> ReLU -> Dense) and the backward net B(s') -> d (Dense 256 -> LayerNorm -> tanh -> Dense 256 -> ReLU
+-> Dense, B scaled to radius sqrt(d)); the target next action argmax_a F-bar(s', a, z)^T z and the target
 matrix gamma F-bar(s', a', z) B-bar(s')^T from the Polyak copies; L_FB + ortho_coef * L_ortho; the backward pass,
 Adam and the Polyak update of both targets. The JAX side is the system itself (``load_data``, ``init``, ``step`` of
 ``athanor.systems.successor.fb``: ``inner_steps`` updates per jitted call, 50 here rather than the Config's 500 so
@@ -65,27 +66,37 @@ def make_torch_fb(params: Any, cfg):
         return torch.from_numpy(np.array(x, dtype=np.float32))
 
     class TorchNet(torch.nn.Module):
-        """fb.Net: Dense -> LayerNorm -> tanh, then Dense -> ReLU per further width, then Dense (reshaped by the
+        """fb.Net: a LayerNorm -> tanh input layer (two side-by-side branches, state alone and state with the second
+        input, when called with two inputs), then Dense -> ReLU per further width, then Dense (reshaped by the
         caller). Flax kernels are (in, out), torch weights (out, in)."""
 
         def __init__(self, p):
             super().__init__()
+            self.branches = 2 if "LayerNorm_1" in p else 1
             self.linears = torch.nn.ModuleList()
-            for i in range(len(cfg.hidden) + 1):
+            for i in range(len(cfg.hidden) + self.branches):
                 kernel = np.asarray(p[f"Dense_{i}"]["kernel"])
                 lin = torch.nn.Linear(*kernel.shape)
                 with torch.no_grad():
                     lin.weight.copy_(tensor(kernel.T))
                     lin.bias.copy_(tensor(p[f"Dense_{i}"]["bias"]))
                 self.linears.append(lin)
-            self.norm = torch.nn.LayerNorm(cfg.hidden[0], eps=1e-6)  # Flax's default epsilon (torch's is 1e-5)
-            with torch.no_grad():
-                self.norm.weight.copy_(tensor(p["LayerNorm_0"]["scale"]))
-                self.norm.bias.copy_(tensor(p["LayerNorm_0"]["bias"]))
+            self.norms = torch.nn.ModuleList()
+            for i in range(self.branches):
+                scale = np.asarray(p[f"LayerNorm_{i}"]["scale"])
+                norm = torch.nn.LayerNorm(scale.shape[0], eps=1e-6)  # Flax's default epsilon (torch's is 1e-5)
+                with torch.no_grad():
+                    norm.weight.copy_(tensor(scale))
+                    norm.bias.copy_(tensor(p[f"LayerNorm_{i}"]["bias"]))
+                self.norms.append(norm)
 
-        def forward(self, h):
-            h = torch.tanh(self.norm(self.linears[0](h)))
-            for lin in self.linears[1:-1]:
+        def forward(self, s, c=None):
+            if c is None:
+                h = torch.tanh(self.norms[0](self.linears[0](s)))
+            else:
+                h = torch.cat([torch.tanh(self.norms[0](self.linears[0](s))),
+                               torch.tanh(self.norms[1](self.linears[1](torch.cat([s, c], dim=-1))))], dim=-1)
+            for lin in self.linears[self.branches:-1]:
                 h = torch.relu(lin(h))
             return self.linears[-1](h)
 
@@ -109,7 +120,7 @@ def make_torch_fb(params: Any, cfg):
             self.opt = torch.optim.Adam(self.online, lr=cfg.lr, betas=(0.9, 0.999), eps=1e-8)
 
         def forward_f(self, net, s1h, z):
-            return net(torch.cat([s1h, z], dim=-1)).reshape(s1h.shape[0], self.n_actions, cfg.dim)
+            return net(s1h, z).reshape(s1h.shape[0], self.n_actions, cfg.dim)
 
         def backward_b(self, net, s1h):
             b = net(s1h)

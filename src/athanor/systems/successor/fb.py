@@ -121,17 +121,26 @@ class State(struct.PyTreeNode):
     key: jax.Array
 
 
+def _embed(width: int, x: jax.Array) -> jax.Array:
+    return jnp.tanh(nn.LayerNorm()(nn.Dense(width)(x)))
+
+
 class Net(nn.Module):
-    """An MLP on the concatenated inputs: Dense -> LayerNorm -> tanh, then Dense -> ReLU per further width, then a
-    linear layer reshaped to ``out``."""
+    """An MLP with a LayerNorm -> tanh input layer, then Dense -> ReLU per further width, then a linear layer reshaped
+    to ``out``. With a second input (F's z, the baseline's goal) the input layer has two branches, as in the
+    reference's forward map: an embedding of the state alone and one of the state with the second input, side by
+    side (each half the first width), so the state is not drowned by the larger task vector."""
 
     hidden: tuple[int, ...]
     out: tuple[int, ...]
 
     @nn.compact
-    def __call__(self, *inputs):
-        h = jnp.concatenate(inputs, axis=-1)
-        h = jnp.tanh(nn.LayerNorm()(nn.Dense(self.hidden[0])(h)))
+    def __call__(self, s, c=None):
+        if c is None:
+            h = _embed(self.hidden[0], s)
+        else:
+            half = max(self.hidden[0] // 2, 1)
+            h = jnp.concatenate([_embed(half, s), _embed(half, jnp.concatenate([s, c], axis=-1))], axis=-1)
         for width in self.hidden[1:]:
             h = nn.relu(nn.Dense(width)(h))
         return nn.Dense(math.prod(self.out))(h).reshape(*h.shape[:-1], *self.out)
@@ -160,14 +169,12 @@ def backward(params, cfg: Config, s1h: jax.Array) -> jax.Array:
 
 def forward(params, cfg: Config, s1h: jax.Array, z: jax.Array) -> jax.Array:
     """F(s, ., z) (..., A, d) for one-hot states (..., S) and task vectors (..., d)."""
-    n_actions = params["F"]["Dense_" + str(len(cfg.hidden))]["kernel"].shape[-1] // cfg.dim
-    return Net(cfg.hidden, (n_actions, cfg.dim)).apply({"params": params["F"]}, s1h, z)
+    return Net(cfg.hidden, (len(gw.ACTIONS), cfg.dim)).apply({"params": params["F"]}, s1h, z)
 
 
 def goal_q(params, cfg: Config, s1h: jax.Array, g1h: jax.Array) -> jax.Array:
     """Q(s, ., g) (..., A) of the goal-conditioned baseline."""
-    n_actions = params["Q"]["Dense_" + str(len(cfg.hidden))]["kernel"].shape[-1]
-    return Net(cfg.hidden, (n_actions,)).apply({"params": params["Q"]}, s1h, g1h)
+    return Net(cfg.hidden, (len(gw.ACTIONS),)).apply({"params": params["Q"]}, s1h, g1h)
 
 
 def _off_diagonal_mean(x: jax.Array) -> jax.Array:
