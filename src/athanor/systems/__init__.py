@@ -99,6 +99,8 @@ SYSTEMS: dict[str, SystemSpec] = {
               "forward-backward representation learned reward-free offline, zero-shot for any reward in a gridworld"),
         _spec("fb-goal-dqn", "successor", "successor.fb",
               "the FB comparison: a goal-conditioned DQN trained offline with the goal rewards", mode="goal-dqn"),
+        _spec("fb-maze", "successor", "successor.fb_maze",
+              "forward-backward representation on the point maze's offline data (DDPG actor), zero-shot to every cell"),
     ]
 }
 

@@ -109,7 +109,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {"steps": 40, "inner_steps": 20, "eval_every": 20, "hidden": (32,), "dim": 8, "batch_size": 64,
              "dataset_size": 2000, "z_samples": 500, "dense_rewards": 2},
     "quick": {},
-    # 50k updates: ~23 minutes per FB run on 2 idle cores (27.5 ms per update, BENCHMARKS.md)
+    # 50k updates: ~25 minutes per FB run on 2 idle cores (30 ms per update, BENCHMARKS.md)
     "full": {"steps": 50_000, "inner_steps": 1000, "eval_every": 10_000, "ckpt_every": 10_000},
 }
 
