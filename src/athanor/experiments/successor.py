@@ -81,7 +81,7 @@ def _claims(records, scale: str) -> list:
 def analyse(records, scale: str) -> Analysis:
     from athanor.viz.figures import bar_compare, curves
 
-    keys = ("goal_return_ratio", "goal_score", "goal_worst_ratio", "dense_return_ratio", "dense_score")
+    keys = ("goal_return_ratio", "goal_score", "goal_worst_ratio", "goal_reach", "dense_return_ratio", "dense_score")
     labels = [label for label, _, _ in FB_RUNS]
     table = np.array([[mean(records, label, k) if not (label == "goal-dqn" and k.startswith("dense"))
                        else np.nan for k in keys] for label in labels])

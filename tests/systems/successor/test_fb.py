@@ -133,7 +133,8 @@ def test_tiny_run_trains_and_evaluates(mode):
     assert np.isfinite(float(info["loss"]))
     metrics, arts = fb.final(state, data, cfg, 0)
     assert all(isinstance(v, float) and np.isfinite(v) for v in metrics.values())
-    assert {"goal_return_ratio", "goal_score", "goal_q_err", "goal_worst_ratio"} <= set(metrics)
+    assert {"goal_return_ratio", "goal_score", "goal_q_err", "goal_worst_ratio", "goal_reach"} <= set(metrics)
+    assert 0.0 <= metrics["goal_reach"] <= 1.0
     assert ("dense_return_ratio" in metrics) == (mode == "fb")
     assert 0.0 <= metrics["goal_worst_ratio"] <= metrics["goal_return_ratio"] <= 1.0 + 1e-9
     assert set(arts) == {"goal_ratio_map", "values"} and all(a.dtype == np.uint8 for a in arts.values())

@@ -367,6 +367,7 @@ def _metrics(res: dict[str, np.ndarray], n_states: int, cfg: Config) -> dict[str
             key = f"{group}_return_ratio" if name == "ratio" else f"{group}_{name}"
             out[key] = float(np.mean(res[name][cols]))
     out["goal_worst_ratio"] = float(np.min(res["ratio"][:n_states]))
+    out["goal_reach"] = float(np.mean(res["v_pi"][:, :n_states] > 1e-12))
     return out
 
 
@@ -374,7 +375,8 @@ def evaluate(state: State, data, cfg: Config, seed: int) -> dict[str, float]:
     """Zero-shot (fb) or per-goal (goal-dqn) returns against the oracle, averaged over the goal rewards (``goal_*``)
     and the dense rewards (``dense_*``, fb only): ``return_ratio`` and ``score`` (module docstring), ``q_err`` (the
     learned Q against the true Q of the policy it induces, relative to mean V*); ``goal_worst_ratio``: the worst
-    goal's return ratio."""
+    goal's return ratio; ``goal_reach``: the fraction of (start, goal) pairs from which the policy ever reaches the
+    goal (V^pi > 0; with deterministic moves, ``slip = 0``, a policy that misses it is caught in a loop)."""
     return _metrics(zero_shot(state.params, cfg, data), data["P"].shape[1], cfg)
 
 
