@@ -175,7 +175,10 @@ def test_tiny_run_through_the_system_functions(env):
         state, info = T.step(state, data, cfg)
         assert all(np.isfinite(float(v)) for v in info.values())
     metrics = T.evaluate(state, data, cfg, 0)
-    assert set(metrics) == {"m_max_err", "m_mean_err", "m_tv", "row_sum_err", "v_max_err", "v_mean_err"}
+    assert set(metrics) == {"m_max_err", "m_mean_err", "m_tv", "row_sum_err", "v_max_err", "v_mean_err", "v_max",
+                            "vi_max_err"}
+    assert metrics["vi_max_err"] < 1e-6  # the optimal policy's M r / (1 - gamma) is value iteration's V*
+    assert metrics["v_max"] == pytest.approx(float(np.max(np.asarray(data["V"]))))
     assert all(type(v) is float for v in metrics.values())
     assert metrics["m_mean_err"] < first["m_mean_err"]
     again = T.init(cfg, 3, data)
