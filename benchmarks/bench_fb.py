@@ -35,23 +35,18 @@ import dataclasses
 import json
 import math
 import os
-import platform
-import resource
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from _cores import set_threads
+from _paired import run_facts, time_blocks
 
 FULL = {"inner_steps": 50}
 QUICK = {"hidden": (32,), "dim": 8, "batch_size": 64, "inner_steps": 5, "dataset_size": 2000, "z_samples": 500,
          "dense_rewards": 2}
 EQUIVALENCE_BATCH = 256
 
-
-def _rss_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def make_torch_fb(params: Any, cfg):
@@ -191,7 +186,6 @@ def run(sizes: dict[str, Any], repeats: int, threads: int) -> dict:
     import numpy as np
     import torch
 
-    from athanor.core.rundir import git_sha, package_versions
     from athanor.systems.successor import fb
 
     torch.set_num_threads(threads)
@@ -226,22 +220,9 @@ def run(sizes: dict[str, Any], repeats: int, threads: int) -> dict:
         jax.block_until_ready(info)
 
     timers = {"jax": jax_block, "torch_eager": torch_block}
-    first, times = {}, {name: [] for name in timers}
-    for name, fn in timers.items():
-        t = time.perf_counter()
-        fn()
-        first[name] = time.perf_counter() - t
-    for r in range(repeats):
-        for name, fn in timers.items():
-            t = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t)
-        print(f"round {r + 1}/{repeats}: " + ", ".join(f"{k} {v[-1] / n * 1e3:.2f} ms/update" for k, v in
-                                                        times.items()), file=sys.stderr, flush=True)
+    result.update(time_blocks(timers, repeats, n, digits=8))
     for name in timers:
-        per = sorted(t / n for t in times[name])
-        result[name] = {"s_per_update": round(per[0], 8), "s_per_update_median": round(per[len(per) // 2], 8),
-                        "updates_per_s": round(1.0 / per[0], 3), "first_call_s": round(first[name], 2)}
+        result[name]["updates_per_s"] = round(1.0 / result[name]["s_per_update"], 3)
     result["jax"]["impl"] = f"athanor successor/fb step, {n} updates per jitted call (lax.scan)"
     result["torch_eager"]["impl"] = ("torch eager, nn.Linear/LayerNorm nets F and B, Polyak targets by in-place "
                                      "lerp, Adam; batches drawn with numpy, one-hot in torch")
@@ -250,11 +231,7 @@ def run(sizes: dict[str, Any], repeats: int, threads: int) -> dict:
     t = time.perf_counter()
     fb.evaluate(state, data, cfg, 0)
     result["evaluation_s"] = round(time.perf_counter() - t, 3)
-    result.update(peak_rss_mb=_rss_mb(), git_sha=git_sha(),
-                  versions=package_versions(("jax", "jaxlib", "flax", "optax", "torch")),
-                  machine=platform.machine(), cores=len(os.sched_getaffinity(0)),
-                  load_before=[round(v, 2) for v in load_before],
-                  load_after=[round(v, 2) for v in os.getloadavg()])
+    result.update(run_facts(load_before, ("jax", "jaxlib", "flax", "optax", "torch")))
     return result
 
 

@@ -26,20 +26,15 @@ import dataclasses
 import json
 import math
 import os
-import platform
-import resource
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from _cores import set_threads
+from _paired import run_facts, time_blocks
 
 QUICK = {"hidden": 64, "latent_dim": 8, "inner_steps": 20, "eval_examples": 500, "adv_examples": 50}
 
-
-def _rss_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def make_torch_vib(params: Any, beta: float, lr: float, b1: float, ema: float):
@@ -111,7 +106,6 @@ def run(sizes: dict[str, int], repeats: int, threads: int) -> dict:
     import numpy as np
     import torch
 
-    from athanor.core.rundir import git_sha, package_versions
     from athanor.systems.vib import vib as V
 
     torch.set_num_threads(threads)
@@ -141,22 +135,9 @@ def run(sizes: dict[str, int], repeats: int, threads: int) -> dict:
         jax.block_until_ready(info)
 
     timers = {"jax": jax_block, "torch_eager": torch_block}
-    first, times = {}, {name: [] for name in timers}
-    for name, fn in timers.items():
-        t = time.perf_counter()
-        fn()
-        first[name] = time.perf_counter() - t
-    for r in range(repeats):
-        for name, fn in timers.items():
-            t = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t)
-        print(f"round {r + 1}/{repeats}: " + ", ".join(f"{k} {v[-1] / n * 1e3:.2f} ms/update" for k, v in
-                                                        times.items()), file=sys.stderr, flush=True)
+    result.update(time_blocks(timers, repeats, n, digits=5))
     for name in timers:
-        per = sorted(t / n for t in times[name])
-        result[name] = {"s_per_update": round(per[0], 5), "s_per_update_median": round(per[len(per) // 2], 5),
-                        "epoch_s": round(600 * per[0], 2), "first_call_s": round(first[name], 2)}
+        result[name]["epoch_s"] = round(600 * result[name]["s_per_update"], 2)
     result["jax"]["impl"] = f"athanor vib step, {n} updates per jitted call (lax.scan)"
     result["torch_eager"]["impl"] = "torch eager, nn.Linear layers, Adam, EMA by in-place lerp"
     result["speedup_jax_over_torch"] = round(result["torch_eager"]["s_per_update"] / result["jax"]["s_per_update"], 2)
@@ -170,11 +151,7 @@ def run(sizes: dict[str, int], repeats: int, threads: int) -> dict:
     t = time.perf_counter()
     V.robustness(state, data, cfg, 0)
     result["attacks_s"] = round(time.perf_counter() - t, 2)
-    result.update(peak_rss_mb=_rss_mb(), git_sha=git_sha(),
-                  versions=package_versions(("jax", "jaxlib", "flax", "optax", "torch")),
-                  machine=platform.machine(), cores=len(os.sched_getaffinity(0)),
-                  load_before=[round(v, 2) for v in load_before],
-                  load_after=[round(v, 2) for v in os.getloadavg()])
+    result.update(run_facts(load_before, ("jax", "jaxlib", "flax", "optax", "torch")))
     return result
 
 
