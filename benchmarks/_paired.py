@@ -45,3 +45,31 @@ def run_facts(load_before: tuple[float, ...], packages: tuple[str, ...]) -> dict
             "versions": package_versions(packages), "machine": platform.machine(),
             "cores": len(os.sched_getaffinity(0)), "load_before": [round(v, 2) for v in load_before],
             "load_after": [round(v, 2) for v in os.getloadavg()]}
+
+
+def cli(description: str, run: Callable[[dict, int, int], dict], quick: dict, full: dict,
+        argv: list[str] | None = None) -> dict:
+    """The command line of a paired benchmark: ``--repeats``, ``--threads`` (set before JAX starts), ``--quick``
+    (the small sizes, a smoke test) and ``--out`` (the JSON written there too); prints the JSON and returns it."""
+    import argparse
+    import json
+    from pathlib import Path
+
+    from _cores import set_threads
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=0, help="cores to use (default: all this process may use)")
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    threads = set_threads(args.threads)
+    started = time.perf_counter()
+    result = run(quick if args.quick else full, args.repeats, threads)
+    result["run_wall_s"] = round(time.perf_counter() - started, 1)
+    text = json.dumps(result, indent=1)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+    print(text)
+    return result

@@ -30,17 +30,13 @@ sensitive to other load on the same cores; on a shared machine, run ``--threads 
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import math
 import os
 import time
-from pathlib import Path
 from typing import Any
 
-from _cores import set_threads
-from _paired import run_facts, time_blocks
+from _paired import cli, run_facts, time_blocks
 
 FULL = {"inner_steps": 50}
 QUICK = {"hidden": (32,), "dim": 8, "batch_size": 64, "inner_steps": 5, "dataset_size": 2000, "z_samples": 500,
@@ -236,22 +232,7 @@ def run(sizes: dict[str, Any], repeats: int, threads: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=0, help="cores to use (default: all this process may use)")
-    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
-    parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args(argv)
-    threads = set_threads(args.threads)
-    started = time.perf_counter()
-    result = run(QUICK if args.quick else FULL, args.repeats, threads)
-    result["run_wall_s"] = round(time.perf_counter() - started, 1)
-    text = json.dumps(result, indent=1)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
-    print(text)
-    return result
+    return cli(__doc__.split("\n")[0], run, QUICK, FULL, argv)
 
 
 if __name__ == "__main__":
