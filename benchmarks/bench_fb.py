@@ -117,29 +117,26 @@ def make_torch_fb(params: Any, cfg):
             b = net(s1h)
             return to_sphere(b) if cfg.b_norm else b
 
-        def sample_z(self, n1h, gauss, mix):
+        def sample_z(self, b_next, gauss, mix):
             """fb.sample_z from its random draws: Gaussian ``gauss`` (n, d) on the sphere, or where ``mix`` (n,) the
             stopped online B of the batch's next states rolled by one, on the same sphere."""
-            with torch.no_grad():
-                from_b = to_sphere(self.backward_b(self.B, torch.roll(n1h, 1, dims=0)))
+            from_b = to_sphere(torch.roll(b_next.detach(), 1, dims=0))
             return torch.where(mix[:, None], from_b, to_sphere(gauss))
 
-        def loss_from_z(self, s1h, a, n1h, z):
+        def loss(self, s1h, a, n1h, gauss, mix):
+            b_next = self.backward_b(self.B, n1h)
+            z = self.sample_z(b_next, gauss, mix)
             F_sa = self.forward_f(self.F, s1h, z)[torch.arange(s1h.shape[0]), a]  # (n, d)
             with torch.no_grad():
                 F_next = self.forward_f(self.F_bar, n1h, z)  # (n, A, d)
                 a_next = torch.einsum("nad,nd->na", F_next, z).argmax(dim=1)
                 F_next_a = F_next[torch.arange(n1h.shape[0]), a_next]  # (n, d)
                 target_m = cfg.gamma * (F_next_a @ self.backward_b(self.B_bar, n1h).T)
-            b_next = self.backward_b(self.B, n1h)
             m = F_sa @ b_next.T
             l_fb = 0.5 * off_diagonal_mean((m - target_m) ** 2) - torch.diagonal(m).mean()
             gram = b_next @ b_next.T
             l_ortho = off_diagonal_mean(gram**2) - 2.0 * torch.diagonal(gram).mean() + b_next.shape[1]
             return l_fb + cfg.ortho_coef * l_ortho
-
-        def loss(self, s1h, a, n1h, gauss, mix):
-            return self.loss_from_z(s1h, a, n1h, self.sample_z(n1h, gauss, mix))
 
         def update(self, s1h, a, n1h, gauss, mix):
             self.opt.zero_grad(set_to_none=True)

@@ -83,10 +83,10 @@ def analyse(records, scale: str) -> Analysis:
 
     keys = ("goal_return_ratio", "goal_score", "goal_worst_ratio", "goal_reach", "dense_return_ratio", "dense_score")
     labels = [label for label, _, _ in FB_RUNS]
-    table = np.array([[mean(records, label, k) if not (label == "goal-dqn" and k.startswith("dense"))
-                       else np.nan for k in keys] for label in labels])
+    table = np.array([[mean(records, label, k) for k in keys] for label in labels])  # NaN: goal-dqn has no dense
     bars = [(f"{label}: {group}", metric(records, label, f"{group}_return_ratio")) for label in labels
-            for group in ("goal", "dense") if not (label == "goal-dqn" and group == "dense")]
+            for group in ("goal", "dense")]
+    bars = [(name, v) for name, v in bars if np.isfinite(v).any()]
     arts = {
         "zero_shot": bar_compare([name for name, _ in bars], [np.mean(v) for _, v in bars],
                                  [np.std(v, ddof=1) if len(v) > 1 else np.nan for _, v in bars],

@@ -203,13 +203,14 @@ def fb_loss(F_sa: jax.Array, b_next: jax.Array, target_next: jax.Array) -> tuple
     return 0.5 * _off_diagonal_mean(jnp.square(m - target_next)) - diag, diag
 
 
-def sample_z(key: jax.Array, params, cfg: Config, s_pool: jax.Array) -> jax.Array:
-    """Training task vectors (n, d) for n = len(s_pool) one-hot states: Gaussian on the sphere of radius sqrt(d), or
-    with probability ``mix_ratio`` the (stopped) B of a pool state, on the same sphere."""
+def sample_z(key: jax.Array, b_pool: jax.Array, cfg: Config) -> jax.Array:
+    """Training task vectors (n, d), one per row of ``b_pool`` (n, d), the B of n pool states: Gaussian on the
+    sphere of radius sqrt(d), or with probability ``mix_ratio`` that row of ``b_pool`` (no gradient), on the same
+    sphere."""
     k_gauss, k_mix = jax.random.split(key)
-    n = s_pool.shape[0]
+    n = b_pool.shape[0]
     gauss = to_sphere(jax.random.normal(k_gauss, (n, cfg.dim)), cfg.dim)
-    from_b = to_sphere(jax.lax.stop_gradient(backward(params, cfg, s_pool)), cfg.dim)
+    from_b = to_sphere(jax.lax.stop_gradient(b_pool), cfg.dim)
     return jnp.where((jax.random.uniform(k_mix, (n,)) < cfg.mix_ratio)[:, None], from_b, gauss)
 
 
@@ -225,13 +226,13 @@ def _batch(data, idx: jax.Array, n_states: int) -> tuple[jax.Array, jax.Array, j
 
 def fb_batch_loss(params, target, cfg: Config, s1h, a, n1h, key: jax.Array) -> tuple[jax.Array, dict]:
     """The FB training loss of one batch (one-hot s, actions, one-hot s') and its parts."""
-    z = sample_z(key, params, cfg, n1h[jnp.roll(jnp.arange(n1h.shape[0]), 1)])
+    b_next = backward(params, cfg, n1h)
+    z = sample_z(key, jnp.roll(b_next, 1, axis=0), cfg)  # B(s'_{i-1}): the pool is the batch rolled by one
     F_sa = jnp.take_along_axis(forward(params, cfg, s1h, z), a[:, None, None], axis=1)[:, 0]  # (n, d)
     F_next = forward(target, cfg, n1h, z)  # (n, A, d)
     q_next = jnp.einsum("nad,nd->na", F_next, z)
     F_next_a = jnp.take_along_axis(F_next, jnp.argmax(q_next, axis=1)[:, None, None], axis=1)[:, 0]
     target_m = cfg.gamma * jax.lax.stop_gradient(F_next_a @ backward(target, cfg, n1h).T)
-    b_next = backward(params, cfg, n1h)
     l_fb, diag = fb_loss(F_sa, b_next, target_m)
     l_ortho = ortho_loss(b_next)
     return l_fb + cfg.ortho_coef * l_ortho, {"fb_loss": l_fb, "ortho_loss": l_ortho, "m_diag": diag}
@@ -361,8 +362,8 @@ def zero_shot(params, cfg: Config, data) -> dict[str, np.ndarray]:
 def _metrics(res: dict[str, np.ndarray], n_states: int, cfg: Config) -> dict[str, float]:
     out = {}
     for group, cols in (("goal", slice(0, n_states)), ("dense", slice(n_states, None))):
-        if cfg.mode == "goal-dqn" and group == "dense" or not res["ratio"][cols].size:
-            continue
+        if not np.isfinite(res["ratio"][cols]).any():
+            continue  # no such rewards, or no policy for them (the goal-conditioned baseline has none for dense)
         for name in ("ratio", "score", "q_err"):
             key = f"{group}_return_ratio" if name == "ratio" else f"{group}_{name}"
             out[key] = float(np.mean(res[name][cols]))

@@ -140,7 +140,8 @@ def batch_loss(params, target, cfg: Config, s, a, s_next, key: jax.Array) -> tup
     """FB loss (both heads, one shared min target), orthonormality penalty and the actor's loss, for one batch of
     standardised positions and actions."""
     k_z, k_noise = jax.random.split(key)
-    z = fb.sample_z(k_z, params, cfg, jnp.roll(s_next, 1, axis=0))
+    b_next = fb.backward(params, cfg, s_next)
+    z = fb.sample_z(k_z, jnp.roll(b_next, 1, axis=0), cfg)
     noise = jnp.clip(cfg.target_noise * jax.random.normal(k_noise, a.shape), -cfg.target_noise_clip,
                      cfg.target_noise_clip)
     a_next = jnp.clip(jax.lax.stop_gradient(act(params, cfg, s_next, z)) + noise, -1.0, 1.0)
@@ -148,7 +149,6 @@ def batch_loss(params, target, cfg: Config, s, a, s_next, key: jax.Array) -> tup
     b_bar = fb.backward(target, cfg, s_next)
     target_m = cfg.gamma * jax.lax.stop_gradient(jnp.minimum(F_next[:, 0] @ b_bar.T, F_next[:, 1] @ b_bar.T))
     F_sa = forward_heads(params, cfg, s, a, z)
-    b_next = fb.backward(params, cfg, s_next)
     (l1, diag), (l2, _) = (fb.fb_loss(F_sa[:, k], b_next, target_m) for k in (0, 1))
     l_ortho = fb.ortho_loss(b_next)
     frozen = jax.lax.stop_gradient({"F": params["F"]})
@@ -178,6 +178,13 @@ def goal_vectors(params, cfg: Config, next_obs: jax.Array, rewards: jax.Array) -
     return fb.to_sphere(fb.infer_z(fb.backward(params, cfg, next_obs), rewards), cfg.dim)
 
 
+@functools.partial(jax.jit, static_argnames="cfg")
+def _act_xy(params, cfg: Config, xy: jax.Array, mean: jax.Array, std: jax.Array, z: jax.Array) -> jax.Array:
+    """pi(s, z) for raw positions xy (n, 2) and one task vector z (d,) shared by all: compiled once per config, not
+    once per evaluation."""
+    return act(params, cfg, (xy - mean) / std, jnp.broadcast_to(z, (xy.shape[0], cfg.dim)))
+
+
 def zero_shot(params, cfg: Config, data, seed: int) -> np.ndarray:
     """Success rate (K,) of the zero-shot policy towards every free cell."""
     n = min(cfg.z_samples, data["next_obs"].shape[0])
@@ -185,15 +192,14 @@ def zero_shot(params, cfg: Config, data, seed: int) -> np.ndarray:
     goals = data["goals"]
     rewards = (np.linalg.norm(data["next_xy"][idx, None, :] - goals[None], axis=-1) <= cfg.goal_tol)
     z = goal_vectors(params, cfg, data["next_obs"][idx], jnp.asarray(rewards, jnp.float32))
-    policy_fn = jax.jit(lambda obs, zk: act(params, cfg, (obs - data["mean"]) / data["std"],
-                                            jnp.broadcast_to(zk, (obs.shape[0], cfg.dim))))
     out = np.full(len(goals), np.nan)
     for k in range(len(goals)):
         if not rewards[:, k].any():
             continue  # no reward sample reaches this cell: nothing to infer z from
         task = pointmaze.MazeTask(cfg.maze, 0, goals[k], goals[k], cfg.goal_tol, cfg.eval_max_steps, "random")
-        out[k] = pointmaze.rollout(lambda obs, zk=z[k]: np.asarray(policy_fn(jnp.asarray(obs), zk)), task,
-                                   cfg.eval_episodes, seed + k)["success"]
+        out[k] = pointmaze.rollout(lambda xy, zk=z[k]: np.asarray(_act_xy(params, cfg, xy, data["mean"],
+                                                                          data["std"], zk)),
+                                   task, cfg.eval_episodes, seed + k)["success"]
     return out
 
 
