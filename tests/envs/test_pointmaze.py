@@ -179,6 +179,31 @@ def test_rollout_is_deterministic_and_batch_shape_independent():
     assert not np.array_equal(a["xy"][:, 0], c["xy"][:, 0])
 
 
+def test_rollout_tasks_equals_each_task_rolled_out_alone():
+    maze = M.get_maze("medium")
+    tasks = [M.make_task("medium", k, start="random") for k in (1, 3, 5)]
+    goal_rows = np.repeat([t.goal_ij for t in tasks], 4, axis=0)  # the batch is task by task, 4 episodes each
+
+    def batched(obs):
+        # Row r steers towards its own task's goal, with a perturbation so that episodes differ in length.
+        acts = np.stack([M.planner_action(maze, o[None], tuple(g))[0] for o, g in zip(obs, goal_rows, strict=True)])
+        return acts + 0.4 * np.sin(5.0 * obs[:, ::-1])
+
+    many = M.rollout_tasks(batched, tasks, 4, seed=7)
+    assert many["episode_success"].shape == many["episode_lengths"].shape == (3, 4)
+    for k, task in enumerate(tasks):
+        alone = M.rollout(lambda obs, t=task: M.planner_action(maze, obs, t.goal_ij) + 0.4 * np.sin(5.0 * obs[:, ::-1]),
+                          task, 4, seed=7 + k)
+        np.testing.assert_array_equal(many["episode_lengths"][k], alone["episode_lengths"])
+        np.testing.assert_array_equal(many["episode_success"][k], alone["episode_success"])
+        assert many["success"][k] == alone["success"]
+    assert len(set(many["episode_lengths"].ravel().tolist())) > 1  # the perturbation did make episodes differ
+    with pytest.raises(ConfigError, match="one maze"):
+        M.rollout_tasks(batched, [tasks[0], M.make_task("large", 1)], 4, seed=0)
+    with pytest.raises(ConfigError, match="at least one task"):
+        M.rollout_tasks(batched, [], 4, seed=0)
+
+
 def test_rollout_clips_actions_and_rejects_bad_policies():
     task = M.make_task("medium", 1)
     big = M.rollout(lambda obs: np.tile([[3.0, -7.0]], (len(obs), 1)), task, 2, seed=0, record=2)

@@ -46,7 +46,7 @@ import numpy as np
 
 from athanor.core.errors import ConfigError, DataError, NonFiniteError
 
-__all__ = ["MAZES", "START_MODES", "MazeTask", "make_task", "start_positions", "label", "rollout", "scene", "Maze",
+__all__ = ["MAZES", "START_MODES", "MazeTask", "make_task", "start_positions", "label", "rollout", "rollout_tasks", "scene", "Maze",
            "get_maze", "PointMazeSim", "bfs_distances", "waypoint", "planner_action", "oracle_policy", "ij_to_xy",
            "xy_to_ij"]
 
@@ -311,23 +311,60 @@ def rollout(policy: Callable[[np.ndarray], np.ndarray], task: MazeTask, n_episod
     n = int(n_episodes)
     if n < 1 or not 0 <= record <= n:
         raise ConfigError(f"rollout needs n_episodes >= 1 and 0 <= record <= n_episodes, got {n_episodes}, {record}")
+    out = _simulate(policy, task.maze, start_positions(task, n, seed), np.broadcast_to(task.goal_xy, (n, 2)),
+                    task.goal_tol, task.max_steps, record, progress, fixed_batch, f"{task.maze} task {task.task_id}")
+    success, steps = out["episode_success"], out["episode_lengths"]
+    return {"success": float(success.mean()),
+            "time_to_goal": float(steps[success].mean()) if success.any() else float("nan"), **out}
+
+
+def rollout_tasks(policy: Callable[[np.ndarray], np.ndarray], tasks: list[MazeTask], n_episodes: int, seed: int,
+                  progress: bool = False) -> dict:
+    """``rollout`` of many tasks of one maze as one batch: ``n_episodes`` episodes of each, task k's starting at
+    ``start_positions(tasks[k], n, seed + k)`` (the starts ``rollout(policy, tasks[k], n, seed + k)`` uses) and
+    ending at its own goal, all with the first task's tolerance and time limit.
+
+    ``policy`` sees the observations of all K * n episodes [K * n, 2], task by task (rows k * n .. k * n + n - 1
+    are task k's), so it can hold one row of extra input (a goal, a task vector) per episode. Returns
+    {"success": [K] fraction of each task's episodes that reached its goal, "episode_success": [K, n] bool,
+    "episode_lengths": [K, n] int64}. Each episode's trajectory equals the one ``rollout`` gives it alone: the
+    environments share nothing.
+    """
+    n, tasks = int(n_episodes), list(tasks)
+    if n < 1 or not tasks:
+        raise ConfigError(f"rollout_tasks needs n_episodes >= 1 and at least one task, got {n_episodes}, "
+                          f"{len(tasks)} tasks")
+    first = tasks[0]
+    if any(t.maze != first.maze for t in tasks):
+        raise ConfigError("rollout_tasks runs tasks of one maze; got " + ", ".join(sorted({t.maze for t in tasks})))
+    starts = np.concatenate([start_positions(t, n, seed + k) for k, t in enumerate(tasks)])
+    goals = np.repeat(np.stack([t.goal_xy for t in tasks]), n, axis=0)
+    out = _simulate(policy, first.maze, starts, goals, first.goal_tol, first.max_steps, 0, progress, True,
+                    f"{first.maze}, {len(tasks)} tasks")
+    success = out["episode_success"].reshape(len(tasks), n)
+    return {"success": success.mean(axis=1), "episode_success": success,
+            "episode_lengths": out["episode_lengths"].reshape(len(tasks), n)}
+
+
+def _simulate(policy, maze_name: str, starts: np.ndarray, goals: np.ndarray, goal_tol: float, max_steps: int,
+              record: int, progress: bool, fixed_batch: bool, desc: str) -> dict:
+    """The episodes of ``rollout``: episode k from ``starts[k]`` until it is within ``goal_tol`` of ``goals[k]`` or
+    ``max_steps`` have passed."""
     from tqdm.auto import tqdm
 
-    maze = get_maze(task.maze)
-    starts = start_positions(task, n, seed)
-    sim = PointMazeSim(maze, n)
+    n = len(starts)
+    sim = PointMazeSim(get_maze(maze_name), n)
     sim.reset(starts)
     xy = starts.copy()  # [n, 2]
     running = np.ones(n, bool)
     success = np.zeros(n, bool)
     steps = np.zeros(n, np.int64)
-    traj = np.empty((record, task.max_steps + 1, 2), np.float32)
+    traj = np.empty((record, max_steps + 1, 2), np.float32)
     traj[:, 0] = xy[:record]
     taken = []
     t = 0
-    with tqdm(total=task.max_steps, unit="step", desc=f"rollout {task.maze} task {task.task_id}",
-              disable=not progress, leave=False) as bar:
-        while t < task.max_steps and running.any():
+    with tqdm(total=max_steps, unit="step", desc=f"rollout {desc}", disable=not progress, leave=False) as bar:
+        while t < max_steps and running.any():
             idx = np.flatnonzero(running)
             obs = (xy if fixed_batch else xy[idx]).astype(np.float32)
             out = np.asarray(policy(obs))
@@ -336,28 +373,22 @@ def rollout(policy: Callable[[np.ndarray], np.ndarray], task: MazeTask, n_episod
                                  "it must map [n, 2] observations to [n, 2] actions")
             a = np.asarray(out[idx] if fixed_batch else out, dtype=np.float64)
             if not np.isfinite(a).all():
-                raise NonFiniteError(f"policy returned non-finite actions at step {t} of {task.maze} task "
-                                     f"{task.task_id}; check the actor's outputs before evaluating")
+                raise NonFiniteError(f"policy returned non-finite actions at step {t} of {desc}; check the actor's "
+                                     "outputs before evaluating")
             a = np.clip(a, -1.0, 1.0)
             xy[idx] = sim.step(a, idx)
             taken.append(a.astype(np.float32))
             steps[idx] += 1
-            hit = np.linalg.norm(xy[idx] - task.goal_xy, axis=-1) <= task.goal_tol
+            hit = np.linalg.norm(xy[idx] - goals[idx], axis=-1) <= goal_tol
             success[idx[hit]] = True
             running[idx[hit]] = False
             t += 1
             traj[:, t] = xy[:record]
             bar.update(1)
     traj[:, t + 1:] = traj[:, t:t + 1]
-    return {
-        "success": float(success.mean()),
-        "time_to_goal": float(steps[success].mean()) if success.any() else float("nan"),
-        "xy": traj,
-        "lengths": steps[:record].copy(),
-        "actions": np.concatenate(taken) if taken else np.zeros((0, 2), np.float32),
-        "episode_success": success,
-        "episode_lengths": steps,
-    }
+    return {"xy": traj, "lengths": steps[:record].copy(),
+            "actions": np.concatenate(taken) if taken else np.zeros((0, 2), np.float32),
+            "episode_success": success, "episode_lengths": steps}
 
 
 def scene(task: MazeTask) -> dict:

@@ -180,26 +180,27 @@ def goal_vectors(params, cfg: Config, next_obs: jax.Array, rewards: jax.Array) -
 
 @functools.partial(jax.jit, static_argnames="cfg")
 def _act_xy(params, cfg: Config, xy: jax.Array, mean: jax.Array, std: jax.Array, z: jax.Array) -> jax.Array:
-    """pi(s, z) for raw positions xy (n, 2) and one task vector z (d,) shared by all: compiled once per config, not
-    once per evaluation."""
-    return act(params, cfg, (xy - mean) / std, jnp.broadcast_to(z, (xy.shape[0], cfg.dim)))
+    """pi(s, z) for raw positions xy (n, 2) and one task vector per row z (n, d)."""
+    return act(params, cfg, (xy - mean) / std, z)
 
 
 def zero_shot(params, cfg: Config, data, seed: int) -> np.ndarray:
-    """Success rate (K,) of the zero-shot policy towards every free cell."""
+    """Success rate (K,) of the zero-shot policy towards every free cell (NaN where no reward sample reaches the
+    cell: there is nothing to infer z from). All cells' episodes run as one batch (``pointmaze.rollout_tasks``)."""
     n = min(cfg.z_samples, data["next_obs"].shape[0])
     idx = np.random.default_rng(seed).choice(data["next_obs"].shape[0], n, replace=False)
     goals = data["goals"]
     rewards = (np.linalg.norm(data["next_xy"][idx, None, :] - goals[None], axis=-1) <= cfg.goal_tol)
     z = goal_vectors(params, cfg, data["next_obs"][idx], jnp.asarray(rewards, jnp.float32))
     out = np.full(len(goals), np.nan)
-    for k in range(len(goals)):
-        if not rewards[:, k].any():
-            continue  # no reward sample reaches this cell: nothing to infer z from
-        task = pointmaze.MazeTask(cfg.maze, 0, goals[k], goals[k], cfg.goal_tol, cfg.eval_max_steps, "random")
-        out[k] = pointmaze.rollout(lambda xy, zk=z[k]: np.asarray(_act_xy(params, cfg, xy, data["mean"],
-                                                                          data["std"], zk)),
-                                   task, cfg.eval_episodes, seed + k)["success"]
+    ks = np.flatnonzero(rewards.any(axis=0))
+    if len(ks) == 0:
+        return out
+    tasks = [pointmaze.MazeTask(cfg.maze, 0, goals[k], goals[k], cfg.goal_tol, cfg.eval_max_steps, "random")
+             for k in ks]
+    z_rows = jnp.repeat(z[ks], cfg.eval_episodes, axis=0)
+    policy = lambda xy: np.asarray(_act_xy(params, cfg, xy, data["mean"], data["std"], z_rows))  # noqa: E731
+    out[ks] = pointmaze.rollout_tasks(policy, tasks, cfg.eval_episodes, seed)["success"]
     return out
 
 
