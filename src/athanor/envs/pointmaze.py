@@ -46,9 +46,9 @@ import numpy as np
 
 from athanor.core.errors import ConfigError, DataError, NonFiniteError
 
-__all__ = ["MAZES", "START_MODES", "MazeTask", "make_task", "start_positions", "label", "rollout", "rollout_tasks", "scene", "Maze",
-           "get_maze", "PointMazeSim", "bfs_distances", "waypoint", "planner_action", "oracle_policy", "ij_to_xy",
-           "xy_to_ij"]
+__all__ = ["MAZES", "START_MODES", "MazeTask", "make_task", "start_positions", "label", "rollout", "rollout_tasks",
+           "scene", "Maze", "get_maze", "PointMazeSim", "bfs_distances", "waypoint", "planner_action", "oracle_policy",
+           "ij_to_xy", "xy_to_ij"]
 
 MAZES = ("arena", "medium", "large", "giant")
 START_MODES = ("task", "random")

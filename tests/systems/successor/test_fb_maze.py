@@ -13,6 +13,7 @@ import pytest
 pytest.importorskip("mujoco")
 pytest.importorskip("ogbench")
 
+from athanor.envs import pointmaze  # noqa: E402
 from athanor.systems.successor import fb, fb_maze  # noqa: E402
 
 
@@ -66,4 +67,8 @@ def test_tiny_run_trains_and_evaluates_every_cell(tiny):
     metrics, arts = fb_maze.final(state, data, cfg, 0)
     assert 0.0 <= metrics["success"] <= 1.0 and 0.0 <= metrics["success_tasks"] <= 1.0
     assert 0 <= metrics["goals_without_samples"] < len(data["cells"])
+    tasks = [metrics[f"success_task{k}"] for k in range(1, 6)]  # the medium maze's five OGBench task goals
+    np.testing.assert_allclose(np.nanmean(tasks), metrics["success_tasks"])
+    for k, (_, goal) in enumerate(pointmaze.get_maze(cfg.maze).tasks):
+        np.testing.assert_array_equal(data["cells"][data["task_goal_index"][k]], goal)
     assert arts["success_map"].dtype == np.uint8 and arts["success_map"].ndim == 3

@@ -22,8 +22,9 @@ Zero-shot: for a goal cell g, the reward of the point maze's success test, r(s')
 ``z_samples`` next states of the dataset gives z_g = mean B(s') r(s') (scaled to radius sqrt(d)); the agent acts
 with pi(s, z_g). ``evaluate`` runs ``eval_episodes`` episodes towards every free cell of the maze (starts in
 uniformly drawn other cells, the maze2d protocol of ``envs/pointmaze.py``) and reports the mean success over cells
-(``success``) and over the goals of the maze's five OGBench tasks (``success_tasks``, the goals IQL is trained on
-one at a time in the `offline-rl` experiment).
+(``success``) and over the goals of the maze's five OGBench tasks (``success_tasks``, and ``success_task{k}`` for
+each: the goals IQL is trained on one at a time in the `successor` experiment). All cells' episodes run as one
+batch.
 
 Ours, not the reference's: the widths (256, the IQL networks' size; the reference's F is 1024 wide), the learning
 rate 3e-4 (the IQL one; the reference's 1e-4 is for millions of updates), gamma 0.99 (IQL's), the number of updates.
@@ -71,14 +72,14 @@ class Config(TrainConfig):
     target_noise_clip: float = param(0.3, lo=0.0)  # ... clipped at this (reference: 0.3)
     goal_tol: float = param(pointmaze.GOAL_TOL, lo=0.0)  # a goal is reached within this distance (OGBench: 1)
     z_samples: int = param(100_000, lo=1)  # dataset next states whose rewards infer z_g
-    eval_episodes: int = param(10, lo=1)  # episodes towards each cell per evaluation
+    eval_episodes: int = param(50, lo=1)  # episodes towards each cell per evaluation (all cells run as one batch)
     eval_max_steps: int = param(500, lo=1)  # episode limit in evaluations (ours; a medium maze crossing is ~200)
 
 
 PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {"steps": 20, "inner_steps": 10, "eval_every": 10, "hidden": (32,), "dim": 8, "batch_size": 64,
              "data_episodes": 8, "data_episode_len": 101, "z_samples": 500, "eval_episodes": 1, "eval_max_steps": 20},
-    "quick": {"steps": 20_000, "eval_every": 10_000, "eval_episodes": 5},
+    "quick": {"steps": 20_000, "eval_every": 10_000, "eval_episodes": 20},
     "full": {"ckpt_every": 10_000},
 }
 
@@ -98,7 +99,8 @@ def _nets(cfg: Config) -> dict[str, fb.Net]:
 def load_data(cfg: Config, seed: int) -> dict[str, Any]:
     """The offline-rl dataset's transitions (standardised positions ``obs``, ``next_obs`` and raw ``next_xy``,
     ``actions``), the position statistics, and the free cells' centres ``goals`` with the tasks' goal cells
-    marked. The run's ``seed`` is not used: like the offline-rl experiment, every seed trains on the same data."""
+    indexed (``task_goal_index``: task k's goal cell is ``goals[task_goal_index[k - 1]]``). The run's ``seed`` is
+    not used: like the offline-rl experiment, every seed trains on the same data."""
     if not cfg.hidden or any(w < 1 for w in cfg.hidden):
         raise ConfigError(f"config key 'hidden' = {cfg.hidden}: give one or more positive layer widths, e.g. 256,256")
     spec = datasets.MazeDataSpec(maze=cfg.maze, episodes=cfg.data_episodes, episode_len=cfg.data_episode_len,
@@ -107,11 +109,11 @@ def load_data(cfg: Config, seed: int) -> dict[str, Any]:
     obs, nxt = np.asarray(raw["observations"], np.float32), np.asarray(raw["next_observations"], np.float32)
     mean, std = obs.mean(0), obs.std(0) + 1e-3
     maze = pointmaze.get_maze(cfg.maze)
-    task_goals = {tuple(int(v) for v in goal) for _, goal in maze.tasks}
+    free = [tuple(int(v) for v in c) for c in maze.free]
     return {"obs": jnp.asarray((obs - mean) / std), "next_obs": jnp.asarray((nxt - mean) / std),
             "next_xy": nxt, "actions": jnp.asarray(raw["actions"], jnp.float32), "mean": mean, "std": std,
             "cells": np.asarray(maze.free), "goals": pointmaze.ij_to_xy(maze.free),
-            "is_task_goal": np.array([tuple(int(v) for v in c) in task_goals for c in maze.free])}
+            "task_goal_index": np.array([free.index(goal) for _, goal in maze.tasks])}
 
 
 def _optimizer(cfg: Config) -> optax.GradientTransformation:
@@ -205,13 +207,16 @@ def zero_shot(params, cfg: Config, data, seed: int) -> np.ndarray:
 
 
 def _metrics(success: np.ndarray, data) -> dict[str, float]:
-    return {"success": float(np.nanmean(success)), "success_tasks": float(np.nanmean(success[data["is_task_goal"]])),
+    tasks = success[data["task_goal_index"]]
+    return {"success": float(np.nanmean(success)), "success_tasks": float(np.nanmean(tasks)),
+            **{f"success_task{k}": float(v) for k, v in enumerate(tasks, 1)},
             "goals_without_samples": float(np.isnan(success).sum())}
 
 
 def evaluate(state: State, data, cfg: Config, seed: int) -> dict[str, float]:
     """``success``: mean zero-shot success over the free cells as goals; ``success_tasks``: over the goal cells of
-    the maze's OGBench tasks; ``goals_without_samples``: cells no reward sample reached (left out)."""
+    the maze's OGBench tasks, ``success_task{k}`` at task k's goal cell; ``goals_without_samples``: cells no reward
+    sample reached (left out)."""
     return _metrics(zero_shot(state.params, cfg, data, seed), data)
 
 
