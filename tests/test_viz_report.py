@@ -17,13 +17,14 @@ from markupsafe import escape
 
 from athanor.core import artifact_io
 from athanor.core.artifact_io import write_artifacts
-from athanor.core.artifacts import Heatmap
+from athanor.core.artifacts import Heatmap, TextTable, table_from_json
 from athanor.core.errors import DataError
-from athanor.core.runs import read_metrics
+from athanor.core.runs import read_metrics, read_table
 from athanor.report.html import experiment_report, fmt_value, gallery, run_report
 from athanor.viz import figures, video
 
 XSS = "<script>alert('x')</script>"
+CELL = '<script>alert(1)</script> & "quotes"'
 
 
 def _is_rgb_uint8(a: np.ndarray) -> bool:
@@ -268,6 +269,38 @@ def test_svg_artifacts_are_written_as_given(tmp_path):
         Svg("<html></html>")
 
 
+def test_text_table_validates_its_cells_and_round_trips_through_json():
+    t = TextTable(["prompt", "sample"], [["a cat", "the cat sat"], ("a dog", CELL)], title="samples")
+    assert t.columns == ("prompt", "sample") and t.rows == (("a cat", "the cat sat"), ("a dog", CELL))
+    d = json.loads(json.dumps(t.to_json()))
+    assert d == {"kind": "text_table", "title": "samples", "columns": ["prompt", "sample"],
+                 "rows": [["a cat", "the cat sat"], ["a dog", CELL]]}
+    assert TextTable.from_json(d) == t and table_from_json(d) == t
+    assert isinstance(table_from_json(_table().to_json()), Heatmap)  # no kind marker: a heatmap, as before
+    assert TextTable(["a"], []).rows == ()
+    with pytest.raises(ValueError, match="row 1 has 1 cells, expected 2"):
+        TextTable(["a", "b"], [["x", "y"], ["z"]])
+    with pytest.raises(TypeError, match=r"cell \(0, 1\) is a float"):
+        TextTable(["a", "b"], [["x", 0.5]])
+    with pytest.raises(TypeError, match="row 0 is a str"):
+        TextTable(["a"], ["x"])
+    with pytest.raises(TypeError, match="columns must be a sequence of str"):
+        TextTable("ab", [])
+    with pytest.raises(ValueError, match="at least one column"):
+        TextTable([], [])
+    with pytest.raises(ValueError, match="not a text table"):
+        TextTable.from_json(_table().to_json())
+
+
+def test_text_tables_are_written_as_json_without_a_picture(tmp_path):
+    t = TextTable(("prompt", "sample"), (("a cat", CELL),), title="samples")
+    paths = write_artifacts(tmp_path, {"generations": t})
+    assert [p.relative_to(tmp_path).as_posix() for p in paths] == ["tables/generations.json"]
+    assert not (tmp_path / "figures").exists()
+    assert table_from_json(json.loads((tmp_path / "tables/generations.json").read_text())) == t
+    assert read_table(tmp_path, "generations") == t
+
+
 @pytest.mark.parametrize("bad, err, match", [
     ({"img": np.zeros((4, 4, 3), np.float32)}, TypeError, "uint8"),
     ({"img": [[1, 2], [3, 4]]}, TypeError, "allowed kinds"),
@@ -390,6 +423,29 @@ def test_run_report_without_summary_uses_metrics(tmp_path):
     (run / "summary.json").unlink()
     html = run_report(run).read_text()
     assert "summary.json is missing" in html and "0.75" in html and "unknown" in html
+
+
+def test_reports_show_text_tables_escaped_next_to_heatmaps(tmp_path):
+    text = TextTable(["prompt", "sample"], [["a cat", "the cat sat on the mat " * 20], ["a dog", CELL]],
+                     title=f"samples {XSS}")
+    run = _make_run(tmp_path / "r")  # with a heatmap table, "frequency"
+    write_artifacts(run, {"generations": text})
+    html = run_report(run).read_text()
+    assert "<script" not in html.lower() and str(escape(CELL)) in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &#34;quotes&#34;" in html
+    assert f"<caption>{escape(text.title)}</caption>" in html
+    assert _table_rows(html, "text") == [["prompt", "sample"], ["a cat", " ".join(text.rows[0][1].split())],
+                                         ["a dog", CELL]]
+    assert "figures/generations.png" not in html
+    assert "0.250" in html and "figures/frequency.png" in _links(html)  # the heatmap as before
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    (exp / "experiment.json").write_text(json.dumps({"experiment": "lm", "runs": [], "status": "completed"}))
+    write_artifacts(exp, {"generations": text, "frequency": _table(np.full((2, 2), 0.25), fmt=".3f")})
+    html = experiment_report(exp).read_text()
+    assert "<script" not in html.lower() and str(escape(CELL)) in html
+    assert _table_rows(html, "text")[2] == ["a dog", CELL]
+    assert "0.250" in html and "figures/frequency.png" in _links(html)
 
 
 def _make_experiment(root: Path, name: str, created: str, finals: dict[str, list[float]],

@@ -6,6 +6,7 @@
     uint8 (T, H, W, 3|4)   -> videos/<name>.mp4   (videos/<name>.gif if the mp4 encoder fails)
     Heatmap                -> tables/<name>.json  + figures/<name>.png (drawn by viz.figures.heatmap)
     Svg                    -> figures/<name>.svg
+    TextTable              -> tables/<name>.json  (no picture: the reports show it as an HTML table)
 
 Everything is validated before anything is written, so a bad artifact leaves the directory untouched.
 Names must be file stems of ``[A-Za-z0-9_.-]`` not starting with a dot; ``curves`` is reserved for the
@@ -26,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from athanor.core.artifacts import Heatmap, Svg
+from athanor.core.artifacts import Heatmap, Svg, TextTable
 from athanor.core.checkpoint import atomic_write_bytes
 from athanor.core.rundir import json_clean
 from athanor.viz.figures import heatmap
@@ -38,7 +39,7 @@ __all__ = ["write_artifacts", "atomic_write_bytes", "atomic_write_text", "write_
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}")
 RESERVED_NAMES = frozenset({"curves"})
 ALLOWED_KINDS = ("uint8 image (H, W, 3|4)", "uint8 video (T, H, W, 3|4)", "athanor.core.artifacts.Heatmap",
-                 "athanor.core.artifacts.Svg")
+                 "athanor.core.artifacts.Svg", "athanor.core.artifacts.TextTable")
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
@@ -72,6 +73,8 @@ def _classify(name: Any, value: Any) -> tuple[str, Any]:
         return "table", value
     if isinstance(value, Svg):
         return "svg", value
+    if isinstance(value, TextTable):
+        return "text_table", value
     arr = _as_array(value)
     if arr is None:
         raise TypeError(f"artifact {name!r} has type {type(value).__name__}; allowed kinds are: "
@@ -107,5 +110,6 @@ def write_artifacts(run_dir: str | os.PathLike, artifacts: Mapping[str, Any], *,
         else:
             text = json.dumps(json_clean(value.to_json()), indent=1, allow_nan=False)
             written.append(atomic_write_text(run_dir / "tables" / f"{name}.json", text + "\n"))
-            written.append(write_png(run_dir / "figures" / f"{name}.png", heatmap(value)))
+            if kind == "table":
+                written.append(write_png(run_dir / "figures" / f"{name}.png", heatmap(value)))
     return written

@@ -24,7 +24,7 @@ import numpy as np
 
 from athanor.core import checkpoint
 from athanor.core import config as C
-from athanor.core.artifacts import Heatmap
+from athanor.core.artifacts import Heatmap, TextTable, table_from_json
 from athanor.core.errors import CheckpointError, ConfigError, DataError
 
 __all__ = ["RESUME", "read_meta", "load_run", "read_metrics", "read_table", "read_image", "read_video"]
@@ -99,11 +99,11 @@ def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
                                  str(r.get("kind", "train"))))
 
 
-def read_table(run_dir: str | os.PathLike, name: str) -> Heatmap | None:
+def read_table(run_dir: str | os.PathLike, name: str) -> Heatmap | TextTable | None:
     """The table artifact ``name`` (``tables/<name>.json``), or None if the run has none or it is unreadable."""
     path = Path(run_dir) / "tables" / f"{name}.json"
     try:
-        return Heatmap.from_json(json.loads(path.read_text(encoding="utf-8")))
+        return table_from_json(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

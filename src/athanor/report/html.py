@@ -5,7 +5,7 @@ Three pages, each a Jinja2 template in ``report/templates`` rendered with ``auto
 - :func:`run_report` ``<run>/report.html``: status, config, final metrics, metric curves (drawn here into
   ``figures/curves.png`` from ``metrics.jsonl``: train and eval records, one panel per metric logged at
   two or more steps; metrics logged once, such as a single final evaluation, stay in the table), every
-  figure, every table (its picture plus the numbers), every video.
+  figure, every table (a heatmap's picture plus its numbers; a text table as an HTML table), every video.
 - :func:`experiment_report` ``<experiment>/report.html``: the claims table first (verdicts coloured; per
   check the per-seed values, mean, interval, condition and check verdict; the interval kind and the verdict
   rule once under the table; beside an inconclusive verdict the way its point estimate leans, and why it is
@@ -47,7 +47,7 @@ import numpy as np
 
 from athanor import __version__
 from athanor.core.artifact_io import atomic_write_text, write_png
-from athanor.core.artifacts import Heatmap
+from athanor.core.artifacts import TextTable, table_from_json
 from athanor.core.errors import AthanorError, DataError
 from athanor.core.runs import read_metrics
 
@@ -185,27 +185,31 @@ def _status(summary: Any) -> str:
 # ----------------------------------------------------------------------------------- directory contents
 
 def _table_view(path: Path, png: Path | None, page_dir: Path) -> dict:
+    """A Heatmap's picture and numbers, or a TextTable's cells (``text``: columns and rows, no picture)."""
     view = {"name": path.stem, "png": _href(png, page_dir) if png else None, "pix": _is_pixel_picture(png),
             "title": "", "cols": [],
-            "rows": [], "error": None}
+            "rows": [], "text": None, "error": None}
     data, err = _load_json(path)
     try:
         if err is not None:
             raise ValueError(err)
-        hm = Heatmap.from_json(data)
+        table = table_from_json(data)
     except (ValueError, KeyError, TypeError) as e:
         view["error"] = f"table {path.name} could not be read: {e}"
         return view
-    view["title"] = hm.title
-    view["cols"] = [str(c) for c in hm.cols]
-    for label, row in zip(hm.rows, hm.values, strict=True):
+    view["title"] = table.title
+    if isinstance(table, TextTable):
+        view.update(png=None, pix=False, text={"columns": list(table.columns), "rows": [list(r) for r in table.rows]})
+        return view
+    view["cols"] = [str(c) for c in table.cols]
+    for label, row in zip(table.rows, table.values, strict=True):
         cells = []
         for v in row:
             if not math.isfinite(v):
                 cells.append("")
                 continue
             try:
-                cells.append(format(float(v), hm.fmt))
+                cells.append(format(float(v), table.fmt))
             except (ValueError, TypeError):
                 cells.append(format(float(v), ".4g"))
         view["rows"].append((str(label), cells))

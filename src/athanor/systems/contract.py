@@ -15,7 +15,8 @@ Required
                                      turns non-finite): JAX states are immutable, a PyTorch system copies first
     evaluate(state, data, cfg, seed) -> {name: float}
     artifacts(state, data, cfg, seed) -> {name: artifact}
-                                     uint8 images (H, W, 3|4), uint8 videos (T, H, W, 3|4), ``Heatmap`` tables
+                                     uint8 images (H, W, 3|4), uint8 videos (T, H, W, 3|4), ``Heatmap`` tables,
+                                     ``Svg`` drawings, ``TextTable`` tables of text (``core.artifacts``)
 
 Optional (the default is used when a module does not define the name)
     final(state, data, cfg, seed) -> (metrics, artifacts)
