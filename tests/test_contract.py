@@ -19,7 +19,7 @@ from athanor.systems import SYSTEMS, contract
 from conftest import register
 
 STEP_LOOP_TEST_SYSTEMS = ["toy", "torch-toy"]
-TORCH_SYSTEMS = {"torch-toy", "clipdraw"}
+TORCH_SYSTEMS = {"torch-toy", "clipdraw", "causal-definitions", "causal-graded", "causal-lists", "causal-story"}
 ALL = sorted(SYSTEMS) + STEP_LOOP_TEST_SYSTEMS
 
 

@@ -20,6 +20,7 @@ EXPERIMENTS: dict[str, str] = {
     "clipdraw": "athanor.experiments.clipdraw",
     "vib": "athanor.experiments.vib",
     "successor": "athanor.experiments.successor",
+    "causal-response": "athanor.experiments.causal_response",
 }
 
 

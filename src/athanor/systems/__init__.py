@@ -101,6 +101,17 @@ SYSTEMS: dict[str, SystemSpec] = {
               "the FB comparison: a goal-conditioned DQN trained offline with the goal rewards", mode="goal-dqn"),
         _spec("fb-maze", "successor", "successor.fb_maze",
               "forward-backward representation on the point maze's offline data (DDPG actor), zero-shot to every cell"),
+        _spec("causal-definitions", "causal", "causal.system",
+              "definitions by forward prediction vs causal-response selection, judged by a word-guessing round trip"),
+        _spec("causal-graded", "causal", "causal.system",
+              "the causal-response score of human-written descriptions of growing detail", task="graded", steps=12,
+              eval_every=12, ckpt_every=4),
+        _spec("causal-lists", "causal", "causal.system",
+              "list completion by forward prediction vs causal-response selection", task="lists", steps=12,
+              eval_every=12, ckpt_every=4),
+        _spec("causal-story", "causal", "causal.system",
+              "a story steered sentence by sentence by a yes/no criterion, judged by a held-out phrasing",
+              task="story", steps=6, eval_every=6, ckpt_every=1, candidates=10),
     ]
 }
 

@@ -1,0 +1,1 @@
+"""Causal-response optimisation: reading a language model by what makes it answer "Yes"."""
