@@ -138,5 +138,8 @@ def analyse(records, scale: str) -> Analysis:
             lo, hi = wilson(float(np.mean(finite)) * n, n)
             notes.append(f"round trip, {k}: accuracy {np.mean(finite):.3f} over {n} definitions ({len(finite)} "
                          f"seeds), 95% Wilson interval [{lo:.3f}, {hi:.3f}]; chance {chance:.2f}.")
+    margin = mean(records, "graded", "graded_match_margin")
+    notes.append(f"graded control: the normalised score under the right concept's question minus another concept's, "
+                 f"mean over descriptions: {margin:.3f} (near 0: the score does not read the text).")
     notes.append("runs completed: " + ", ".join(f"{label} {n}" for label, n in done.items()))
     return Analysis(claims=_claims(records, scale), artifacts=arts, notes=notes)

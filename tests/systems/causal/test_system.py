@@ -47,14 +47,16 @@ def test_definitions_record_and_round_trip_options():
 
 def test_graded_metrics_are_rank_statistics():
     cfg = _cfg(task="graded", steps=2)
-    records = [{"concept": "a", "texts": ["", "", "", ""], "norm": [0.1, 0.2, 0.3, 0.4], "raw": [0.1] * 4},
-               {"concept": "b", "texts": ["", "", "", ""], "norm": [0.4, 0.3, 0.2, 0.1], "raw": [0.2] * 4},
-               {"concept": "c", "texts": ["", "", "", ""], "norm": [0.2, 0.1, 0.4, 0.3], "raw": [0.3] * 4}]
+    records = [{"concept": "a", "norm": [0.1, 0.2, 0.3, 0.4], "raw": [0.1] * 4, "norm_other": [0.1] * 4},
+               {"concept": "b", "norm": [0.4, 0.3, 0.2, 0.1], "raw": [0.2] * 4, "norm_other": [0.2] * 4},
+               {"concept": "c", "norm": [0.2, 0.1, 0.4, 0.3], "raw": [0.3] * 4, "norm_other": [0.0] * 4}]
     m = S._metrics(records, cfg)
     assert m["graded_spearman"] == pytest.approx((1.0 - 1.0 + 0.6) / 3)
     assert m["graded_top_beats_bottom"] == pytest.approx(2 / 3)
     assert m["level1_norm"] == pytest.approx(np.mean([0.1, 0.4, 0.2]))
     assert m["level2_raw"] == pytest.approx(0.2)
+    assert m["level3_other"] == pytest.approx(0.1)
+    assert m["graded_match_margin"] == pytest.approx(np.mean([0.25, 0.25, 0.25]) - 0.1)
 
 
 def test_bad_configs_and_checkpoints_are_named():

@@ -60,12 +60,20 @@ def _right_padded(rows: Sequence[Sequence[int]], pad: int) -> tuple[torch.Tensor
 
 
 @torch.no_grad()
-def _logits(lm: LM, rows: Sequence[Sequence[int]], batch_size: int) -> list[torch.Tensor]:
-    """Log-softmax of the next-token logits at every position of every row (unpadded), ``batch_size`` rows a pass."""
+def _logits(lm: LM, rows: Sequence[Sequence[int]], batch_size: int, last: bool = False) -> list[torch.Tensor]:
+    """Log-softmax of the next-token logits at every position of every row (unpadded), ``batch_size`` rows a pass;
+    with ``last``, only at each row's last token (the output layer, a fifth of SmolLM2's weights, then runs on one
+    position per row)."""
     out = []
     for start in range(0, len(rows), batch_size):
         chunk = rows[start:start + batch_size]
         ids, mask = _right_padded(chunk, lm.tokenizer.pad_token_id)
+        if last:
+            hidden = lm.model.get_decoder()(input_ids=ids, attention_mask=mask).last_hidden_state
+            ends = torch.tensor([len(r) - 1 for r in chunk])
+            logits = lm.model.get_output_embeddings()(hidden[torch.arange(len(chunk)), ends])
+            out += list(torch.log_softmax(logits.float(), dim=-1))
+            continue
         logp = torch.log_softmax(lm.model(input_ids=ids, attention_mask=mask).logits.float(), dim=-1)
         out += [logp[i, :len(r)] for i, r in enumerate(chunk)]
     return out
@@ -79,7 +87,7 @@ def answer_logprobs(lm: LM, prompts: Sequence[Sequence[int]], answers: Sequence[
     if any(not a for a in ans):
         raise ValueError(f"every answer must have at least one token, got {list(answers)}")
     if all(len(a) == 1 for a in ans):  # one pass: the answers' first tokens at the prompts' last position
-        last = [lp[-1] for lp in _logits(lm, prompts, batch_size)]
+        last = _logits(lm, prompts, batch_size, last=True)
         return np.array([[float(lp[a[0]]) for a in ans] for lp in last])
     rows = [list(p) + a for p in prompts for a in ans]
     out = np.empty(len(rows))
@@ -194,7 +202,7 @@ def causal_beam(lm: LM, prompt: Sequence[int], question: str, width: int = 4, ex
         live = [b for b in beams if not b[2]]
         if not live:
             break
-        last = [lp[-1] for lp in _logits(lm, [list(prompt) + b[0] for b in live], 32)]
+        last = _logits(lm, [list(prompt) + b[0] for b in live], 32, last=True)
         children = [b for b in beams if b[2]]
         for (tokens, logp, _), lp in zip(live, last, strict=True):
             top = torch.topk(lp, expand)

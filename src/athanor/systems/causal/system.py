@@ -20,7 +20,9 @@ Tasks (``task``):
   human-written descriptions of growing detail, scored with "Am I thinking of c?". No sampling. Metrics:
   ``graded_spearman`` (mean over concepts of Spearman's rank correlation between level and normalised score),
   ``graded_top_beats_bottom`` (fraction of concepts whose level 4 scores above level 1), ``level{1..4}_norm`` and
-  ``level{1..4}_raw``.
+  ``level{1..4}_raw``. Control: every description is also scored with the next graded concept's question
+  (``level{1..4}_other``); ``graded_match_margin`` is the mean normalised score under the right concept minus the
+  wrong one, which is near 0 if the score does not read the text.
 - ``lists``: list completion. For a header h and three items, ``candidates`` one-line replies to "Name one more
   of the h. So far: a, b, c." are sampled; forward keeps the first, causal-response the one scoring best on "Is
   this one of the h?". Metrics: ``list_score_forward``, ``list_score_causal``.
@@ -154,8 +156,11 @@ def _definition(lm, cfg: Config, state, item: int) -> dict[str, Any]:
 
 def _graded(lm, cfg: Config, state, item: int) -> dict[str, Any]:
     concept, levels = P.GRADED[item]
-    s = R.scores(lm, list(levels), f"Am I thinking of {concept}?", cfg.batch_size)
-    return {"concept": concept, "texts": list(levels), "norm": s["norm"].tolist(), "raw": s["raw"].tolist()}
+    other = P.GRADED[(item + 1) % len(P.GRADED)][0]
+    s = R.scores(lm, list(levels) * 2, [f"Am I thinking of {concept}?"] * 4 + [f"Am I thinking of {other}?"] * 4,
+                 cfg.batch_size)
+    return {"concept": concept, "other": other, "texts": list(levels), "norm": s["norm"][:4].tolist(),
+            "raw": s["raw"][:4].tolist(), "norm_other": s["norm"][4:].tolist()}
 
 
 def _list(lm, cfg: Config, state, item: int) -> dict[str, Any]:
@@ -219,11 +224,14 @@ def _metrics(records: list[dict], cfg: Config) -> dict[str, float]:
                                                                         "score_mean")}}
     if cfg.task == "graded":
         norm, raw = np.array([r["norm"] for r in records]), np.array([r["raw"] for r in records])
+        other = np.array([r["norm_other"] for r in records])
         levels = np.arange(norm.shape[1])
         return {"graded_spearman": float(np.mean([_spearman(levels, row) for row in norm])),
                 "graded_top_beats_bottom": float(np.mean(norm[:, -1] > norm[:, 0])),
+                "graded_match_margin": float(np.mean(norm - other)),
                 **{f"level{k + 1}_norm": float(v) for k, v in enumerate(norm.mean(0))},
-                **{f"level{k + 1}_raw": float(v) for k, v in enumerate(raw.mean(0))}}
+                **{f"level{k + 1}_raw": float(v) for k, v in enumerate(raw.mean(0))},
+                **{f"level{k + 1}_other": float(v) for k, v in enumerate(other.mean(0))}}
     keys = (("list_score_forward", "score_forward"), ("list_score_causal", "score_causal")) if cfg.task == "lists" \
         else tuple((k, k) for k in ("heldout_steered", "heldout_unsteered", "criterion_steered",
                                     "criterion_unsteered"))
@@ -243,10 +251,12 @@ def _table(records: list[dict], cfg: Config) -> TextTable:
                            f"{r['pick_forward']} / {r['pick_causal']} (of {', '.join(r['options'])})")
                           for r in records], "definitions, concept's name masked; [normalised score]")
     if cfg.task == "graded":
-        return TextTable(("concept", "level", "description", "P(Yes) normalised", "P(Yes)"),
-                         [(r["concept"], str(k + 1), t, f"{n:.3f}", f"{w:.3f}") for r in records
-                          for k, (t, n, w) in enumerate(zip(r["texts"], r["norm"], r["raw"], strict=True))],
-                         "human-written descriptions of growing detail under 'Am I thinking of <concept>?'")
+        return TextTable(("concept", "level", "description", "P(Yes) normalised", "P(Yes)", "another concept"),
+                         [(r["concept"], str(k + 1), t, f"{n:.3f}", f"{w:.3f}", f"{o:.3f} ({r['other']})")
+                          for r in records for k, (t, n, w, o) in enumerate(zip(r["texts"], r["norm"], r["raw"],
+                                                                                 r["norm_other"], strict=True))],
+                         "human-written descriptions of growing detail under 'Am I thinking of <concept>?' (and, as "
+                         "a control, of another concept)")
     if cfg.task == "lists":
         return TextTable(("list", "so far", "forward prediction", "causal response"),
                          [(r["header"], ", ".join(r["examples"]), f"{r['forward']} [{r['score_forward']:.3f}]",
@@ -263,10 +273,10 @@ def _figure(records: list[dict], cfg: Config):
 
     m = _metrics(records, cfg)
     if cfg.task == "graded":
-        names = [f"level {k}" for k in range(1, 5)]
-        return bar_compare(names, [m[f"level{k}_norm"] for k in range(1, 5)], None,
-                           "human-written descriptions: detail vs causal-response score (mean over concepts)",
-                           ylabel="P(Yes) / (P(Yes) + P(No))")
+        names = [f"level {k}{tail}" for k in range(1, 5) for tail in ("", ", other concept")]
+        return bar_compare(names, [m[f"level{k}_{key}"] for k in range(1, 5) for key in ("norm", "other")], None,
+                           "human-written descriptions: detail vs causal-response score (mean over concepts; the "
+                           "control asks about another concept)", ylabel="P(Yes) / (P(Yes) + P(No))")
     names = [k for k in m if not k.startswith("criterion")]
     return bar_compare(names, [m[k] for k in names], None, f"{cfg.task}: forward prediction vs causal response",
                        ylabel="mean over items")
