@@ -37,7 +37,6 @@ from athanor.core.claims import Check, claim
 from athanor.core.experiment import Analysis, RunSpec, first_run, mean, metric, paired, run_figures
 from athanor.core.runs import read_meta
 from athanor.systems.causal import prompts as P
-from athanor.systems.causal.response import ANSWER_HINT
 
 SUMMARY = "causal-response optimisation with a local language model: definitions, lists, steered stories"
 SOURCE = "To extract information from language models, optimize for causal response"
@@ -89,8 +88,7 @@ def _claims(records, scale: str) -> list:
 
 
 def _prompts_table() -> TextTable:
-    rows = [("score", "<text>\\n\\n<question> " + ANSWER_HINT, "user turn; P(reply starts 'Yes'), and over 'Yes' + "
-             "'No'"),
+    rows = [("score", "<text>\\nQuestion: <question>\\nAnswer:", "P(next token ' Yes'), and over ' Yes' + ' No'"),
             ("definition", "What is <concept>? Answer in one sentence.", "sampled; the concept's name then masked"),
             ("definition question", "Am I thinking of <concept>?", "selects among the samples"),
             ("round trip", "<definition>\\n\\nWhich of these is being described: <options>? Answer with one of "

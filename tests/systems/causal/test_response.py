@@ -39,6 +39,17 @@ def test_scores_are_probabilities_and_normalised_yes_no_sum_to_one(lm):
     assert s["raw"].std() > 0  # the texts are read: different texts, different scores
 
 
+def test_score_formats(lm):
+    plain = lm.tokenizer.decode(R.score_ids(lm, " Tea. ", "Is it hot?"))
+    assert plain == "Tea.\nQuestion: Is it hot?\nAnswer:"
+    chat = lm.tokenizer.decode(R.score_ids(lm, "Tea.", "Is it hot?", "chat"))
+    assert chat == "<user>Tea.\n\nIs it hot? Answer yes or no.\n<assistant>"
+    both = [R.scores(lm, TEXTS, "Is it hot?", fmt=f)["norm"] for f in R.FORMATS]
+    assert not np.allclose(both[0], both[1])
+    with pytest.raises(ValueError, match="plain, chat"):
+        R.score_ids(lm, "Tea.", "Is it hot?", "json")
+
+
 def test_batch_scores_equal_one_by_one(lm):
     together = R.scores(lm, TEXTS, "Am I thinking of coffee?", batch_size=8)["norm"]
     alone = [R.scores(lm, [t], "Am I thinking of coffee?")["norm"][0] for t in TEXTS]
@@ -50,7 +61,7 @@ def test_batch_scores_equal_one_by_one(lm):
 
 
 def test_answer_logprobs_follow_the_chain_rule(lm):
-    prompt = L.chat_prompt(lm, R.score_prompt(TEXTS[0], "Is it a drink?"))
+    prompt = R.score_ids(lm, TEXTS[0], "Is it a drink?", "chat")
     tok = lm.tokenizer
     # "Yes" is three characters here: the general path, against log p(Y) + log p(e | Y) + log p(s | Ye).
     got = R.answer_logprobs(lm, [prompt], ["Yes", "No"])[0]

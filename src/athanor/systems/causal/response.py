@@ -1,12 +1,16 @@
 """Causal-response optimisation: generate candidates by forward prediction, keep the one that makes the model
 answer "Yes" (Frans 2021, "To extract information from language models, optimize for causal response").
 
-Score. For a candidate text t and a yes/no question q (say "Am I thinking of coffee?"), the model reads a one-turn
-chat whose user message is ``score_prompt(t, q)`` = t, a blank line, q and "Answer yes or no.", and the assistant's
-reply is about to start. With p(a) = P(reply starts with the answer a), the tokens of a multiplied out,
+Score. For a candidate text t and a yes/no question q (say "Am I thinking of coffee?"), the model reads a prompt
+built from both (``score_ids``) and, with p(a) = P(the reply starts with the answer a), its tokens multiplied out,
 
     raw score         s(t) = p("Yes")
     normalised score  s_n(t) = p("Yes") / (p("Yes") + p("No"))
+
+Two prompt formats (``fmt``): ``"plain"`` is the post's completion style, "t\nQuestion: q\nAnswer:" followed by
+" Yes" or " No"; ``"chat"`` puts "t, a blank line, q Answer yes or no." in the user turn of the model's chat template
+and reads "Yes" or "No" as the assistant's first word. With SmolLM2-135M-Instruct only the plain format's score
+depends on which concept a description is about (RESULTS.md), so it is the default.
 
 ``answer_logprobs`` computes log p(a | prompt) exactly for any answers and any tokenizer; when every answer is a
 single token (SmolLM2's "Yes" and "No" are) one forward pass over the prompts reads them all off the last position.
@@ -36,17 +40,22 @@ import torch
 
 from athanor.systems.causal.lm import LM, chat_prompt
 
-__all__ = ["score_prompt", "answer_logprobs", "yes_no", "scores", "combined_score", "sample", "select",
+__all__ = ["score_ids", "answer_logprobs", "yes_no", "scores", "combined_score", "sample", "select",
            "option_logprobs", "causal_beam", "nucleus"]
 
 ANSWER_HINT = "Answer yes or no."
-YES, NO = "Yes", "No"
+FORMATS = ("plain", "chat")
+ANSWERS = {"plain": (" Yes", " No"), "chat": ("Yes", "No")}
 SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
 
 
-def score_prompt(text: str, question: str) -> str:
-    """The user message a candidate is scored with: the text, a blank line, the question and the answer format."""
-    return f"{text.strip()}\n\n{question.strip()} {ANSWER_HINT}"
+def score_ids(lm: LM, text: str, question: str, fmt: str = "plain") -> list[int]:
+    """Token ids of the prompt a candidate is scored with, in the format ``fmt`` (see the module docstring)."""
+    if fmt == "plain":
+        return lm.tokenizer.encode(f"{text.strip()}\nQuestion: {question.strip()}\nAnswer:", add_special_tokens=False)
+    if fmt == "chat":
+        return chat_prompt(lm, f"{text.strip()}\n\n{question.strip()} {ANSWER_HINT}")
+    raise ValueError(f"score format must be one of {', '.join(FORMATS)}, got {fmt!r}")
 
 
 def _right_padded(rows: Sequence[Sequence[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -98,25 +107,28 @@ def answer_logprobs(lm: LM, prompts: Sequence[Sequence[int]], answers: Sequence[
     return out.reshape(len(prompts), len(ans))
 
 
-def yes_no(lm: LM, texts: Sequence[str], question: str | Sequence[str], batch_size: int = 32) -> np.ndarray:
+def yes_no(lm: LM, texts: Sequence[str], question: str | Sequence[str], batch_size: int = 32,
+           fmt: str = "plain") -> np.ndarray:
     """log p("Yes"), log p("No") for each text under the question (one question for all, or one per text): (n, 2)."""
     questions = [question] * len(texts) if isinstance(question, str) else list(question)
     if len(questions) != len(texts):
         raise ValueError(f"one question for all texts or one per text: got {len(questions)} for {len(texts)} texts")
-    prompts = [chat_prompt(lm, score_prompt(t, q)) for t, q in zip(texts, questions, strict=True)]
-    return answer_logprobs(lm, prompts, (YES, NO), batch_size)
+    prompts = [score_ids(lm, t, q, fmt) for t, q in zip(texts, questions, strict=True)]
+    return answer_logprobs(lm, prompts, ANSWERS[fmt], batch_size)
 
 
-def scores(lm: LM, texts: Sequence[str], question: str | Sequence[str], batch_size: int = 32) -> dict[str, np.ndarray]:
+def scores(lm: LM, texts: Sequence[str], question: str | Sequence[str], batch_size: int = 32,
+           fmt: str = "plain") -> dict[str, np.ndarray]:
     """``raw`` = p("Yes") and ``norm`` = p("Yes") / (p("Yes") + p("No")) for each text."""
-    lp = yes_no(lm, texts, question, batch_size)
+    lp = yes_no(lm, texts, question, batch_size, fmt)
     return {"raw": np.exp(lp[:, 0]), "norm": np.exp(lp[:, 0] - np.logaddexp(lp[:, 0], lp[:, 1]))}
 
 
-def combined_score(lm: LM, texts: Sequence[str], questions: Sequence[str], batch_size: int = 32) -> np.ndarray:
+def combined_score(lm: LM, texts: Sequence[str], questions: Sequence[str], batch_size: int = 32,
+                   fmt: str = "plain") -> np.ndarray:
     """Several criteria at once: exp(mean over questions of log s_n), a geometric mean that any failing criterion
     pulls down. With one question it equals ``scores(...)["norm"]``."""
-    logs = [np.log(scores(lm, texts, q, batch_size)["norm"]) for q in questions]
+    logs = [np.log(scores(lm, texts, q, batch_size, fmt)["norm"]) for q in questions]
     return np.exp(np.mean(logs, axis=0))
 
 
@@ -191,7 +203,8 @@ def option_logprobs(lm: LM, prompt: Sequence[int], options: Sequence[str], batch
 
 @torch.no_grad()
 def causal_beam(lm: LM, prompt: Sequence[int], question: str, width: int = 4, expand: int = 8,
-                max_new_tokens: int = 40, weight: float = 1.0, stop: str | None = "sentence") -> str:
+                max_new_tokens: int = 40, weight: float = 1.0, stop: str | None = "sentence",
+                fmt: str = "plain") -> str:
     """The logit-weighted beam search of the post's appendix: keep ``width`` beams; grow each by its ``expand``
     likeliest next tokens; rank the children by log p(reply so far) + ``weight`` * log s_n(reply so far) under
     ``question``; stop when every beam has ended (end of turn, or of the sentence with ``stop="sentence"``) or
@@ -213,7 +226,7 @@ def causal_beam(lm: LM, prompt: Sequence[int], question: str, width: int = 4, ex
                     new = tokens + [t]
                     children.append((new, logp + v, _finished(tok.decode(new, skip_special_tokens=True), stop)))
         texts = [_trim(tok.decode(c[0], skip_special_tokens=True), stop) or "." for c in children]
-        log_s = np.log(scores(lm, texts, question)["norm"])
+        log_s = np.log(scores(lm, texts, question, fmt=fmt)["norm"])
         rank = np.array([c[1] for c in children]) + weight * log_s
         order = np.argsort(-rank, kind="stable")[:width]
         beams = [children[i] for i in order]

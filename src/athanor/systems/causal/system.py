@@ -34,7 +34,7 @@ Tasks (``task``):
   score over sentences and stories), ``criterion_steered``, ``criterion_unsteered``.
 
 Deviations from the post (GPT-3 through an API; no code shipped here): the model is SmolLM2-135M-Instruct, local;
-a score is read from the chat reply's first token(s) after "Answer yes or no." (``response.score_prompt``);
+a score is read in the post's completion format by default (``score_format``; ``response.score_ids``);
 definitions are one sentence, their concept's name masked (the round trip would be trivial otherwise, and the
 selection would reward naming the concept); samples use temperature ``temperature`` and top-p ``top_p``.
 """
@@ -83,6 +83,7 @@ class Config(TrainConfig):
     lines: int = param(6, lo=1)  # sentences per story
     criteria: str = param("", doc="story criterion questions joined by '|' (empty: each story's own)")
     selector: str = param("sample", choices=("sample", "beam"))  # sample-then-select (post) or causal_beam
+    score_format: str = param("plain", choices=R.FORMATS)  # post: completion style "text\nQuestion: q\nAnswer:"
     beam_width: int = param(4, lo=1)
     beam_expand: int = param(6, lo=1)
     batch_size: int = param(32, lo=1)  # texts per scoring pass
@@ -123,7 +124,7 @@ def _mask(text: str, concept: str) -> str:
 
 def _choose(lm, cfg: Config, question: str | list[str], texts: list[str]) -> tuple[int, np.ndarray]:
     qs = [question] if isinstance(question, str) else question
-    s = R.combined_score(lm, texts, qs, cfg.batch_size)
+    s = R.combined_score(lm, texts, qs, cfg.batch_size, cfg.score_format)
     return R.select(s), s
 
 
@@ -137,8 +138,8 @@ def _definition(lm, cfg: Config, state, item: int) -> dict[str, Any]:
     best, s = _choose(lm, cfg, question, texts)
     causal = texts[best]
     if cfg.selector == "beam":
-        causal = _mask(R.causal_beam(lm, prompt, question, cfg.beam_width, cfg.beam_expand, cfg.max_new_tokens),
-                       concept) or "."
+        causal = _mask(R.causal_beam(lm, prompt, question, cfg.beam_width, cfg.beam_expand, cfg.max_new_tokens,
+                                     fmt=cfg.score_format), concept) or "."
     rng = np.random.default_rng(derive(state["seed"], TASK_CODES[cfg.task], item, 1))
     others = [c for c in P.CONCEPTS if c != concept]
     options = [concept] + [others[k] for k in rng.choice(len(others), cfg.options - 1, replace=False)]
@@ -148,7 +149,7 @@ def _definition(lm, cfg: Config, state, item: int) -> dict[str, Any]:
         ask = L.chat_prompt(lm, f"{text}\n\nWhich of these is being described: {', '.join(options)}? "
                                 "Answer with one of them.")
         picks[name] = options[int(np.argmax(R.option_logprobs(lm, ask, options, cfg.batch_size)))]
-    final = R.scores(lm, [texts[0], causal], question, cfg.batch_size)["norm"]
+    final = R.scores(lm, [texts[0], causal], question, cfg.batch_size, cfg.score_format)["norm"]
     return {"concept": concept, "forward": texts[0], "causal": causal, "options": options,
             "pick_forward": picks["forward"], "pick_causal": picks["causal"],
             "score_forward": float(final[0]), "score_causal": float(final[1]), "score_mean": float(np.mean(s))}
@@ -158,7 +159,7 @@ def _graded(lm, cfg: Config, state, item: int) -> dict[str, Any]:
     concept, levels = P.GRADED[item]
     other = P.GRADED[(item + 1) % len(P.GRADED)][0]
     s = R.scores(lm, list(levels) * 2, [f"Am I thinking of {concept}?"] * 4 + [f"Am I thinking of {other}?"] * 4,
-                 cfg.batch_size)
+                 cfg.batch_size, cfg.score_format)
     return {"concept": concept, "other": other, "texts": list(levels), "norm": s["norm"][:4].tolist(),
             "raw": s["raw"][:4].tolist(), "norm_other": s["norm"][4:].tolist()}
 
@@ -185,7 +186,7 @@ def _story(lm, cfg: Config, state, item: int) -> dict[str, Any]:
             prompt = L.chat_prompt(lm, opening, " ".join(sentences) + (" " if sentences else ""))
             if name == "steered" and cfg.selector == "beam":
                 sentences.append(R.causal_beam(lm, prompt, questions[0], cfg.beam_width, cfg.beam_expand,
-                                               cfg.max_new_tokens) or ".")
+                                               cfg.max_new_tokens, fmt=cfg.score_format) or ".")
                 continue
             n = cfg.candidates if name == "steered" else 1
             texts = [t or "." for t in R.sample(lm, prompt, n, gen, cfg.max_new_tokens, cfg.temperature,
@@ -193,8 +194,10 @@ def _story(lm, cfg: Config, state, item: int) -> dict[str, Any]:
             sentences.append(texts[_choose(lm, cfg, questions, texts)[0]] if n > 1 else texts[0])
     out: dict[str, Any] = {"opening": opening, "criteria": questions, "heldout": heldout, **stories}
     for name, sentences in stories.items():
-        out[f"criterion_{name}"] = float(np.mean(R.combined_score(lm, sentences, questions, cfg.batch_size)))
-        out[f"heldout_{name}"] = float(np.mean(R.scores(lm, sentences, heldout, cfg.batch_size)["norm"]))
+        crit = R.combined_score(lm, sentences, questions, cfg.batch_size, cfg.score_format)
+        out[f"criterion_{name}"] = float(np.mean(crit))
+        out[f"heldout_{name}"] = float(np.mean(R.scores(lm, sentences, heldout, cfg.batch_size,
+                                                        cfg.score_format)["norm"]))
     return out
 
 
