@@ -27,6 +27,7 @@ def test_mask_hides_every_form_of_the_name():
         "It is a drink. Many it are bitter, and it wakes you."
     assert not P.mentions(S._mask("Ice cream is cold; creams and ice melt.", "ice cream"), "ice cream")
     assert S._mask("A drink made from beans.", "coffee") == "A drink made from beans."
+    assert S._mask("Bread2Swords bakes breads.", "bread") == "It bakes it."
 
 
 def test_definitions_record_and_round_trip_options():
