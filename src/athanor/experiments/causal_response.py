@@ -114,8 +114,8 @@ def analyse(records, scale: str) -> Analysis:
     arts = {
         "roundtrip": bar_compare([f"round trip: {k}" for k in acc], [np.mean(v) for v in acc.values()],
                                  [np.std(v, ddof=1) if len(v) > 1 else np.nan for v in acc.values()],
-                                 f"definitions identified among {cfg.get('options', '?')} concepts (bars: seeds' "
-                                 f"mean and std; chance {chance:.2f})", ylabel="accuracy"),
+                                 f"round trip, 1 of {cfg.get('options', '?')} (chance {chance:.2f})",
+                                 ylabel="accuracy (seeds' mean, std)"),
         "prompts": _prompts_table(),
     }
     table_keys = (("definitions", "roundtrip_forward"), ("definitions", "roundtrip_causal"),
