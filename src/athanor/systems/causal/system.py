@@ -129,6 +129,14 @@ def _choose(lm, cfg: Config, question: str | list[str], texts: list[str]) -> tup
     return R.select(s), s
 
 
+def identify(lm, text: str, options: list[str], batch_size: int = 32) -> str:
+    """The round trip's reader: which of ``options`` the model says ``text`` describes (the option of highest
+    per-token log-probability as its reply)."""
+    ask = L.chat_prompt(lm, f"{text}\n\nWhich of these is being described: {', '.join(options)}? Answer with one of "
+                            "them.")
+    return options[int(np.argmax(R.option_logprobs(lm, ask, options, batch_size)))]
+
+
 def _definition(lm, cfg: Config, state, item: int) -> dict[str, Any]:
     concept = P.CONCEPTS[item]
     question = f"Am I thinking of {concept}?"
@@ -147,9 +155,7 @@ def _definition(lm, cfg: Config, state, item: int) -> dict[str, Any]:
     options = [options[k] for k in rng.permutation(len(options))]
     picks = {}
     for name, text in (("forward", texts[0]), ("causal", causal)):
-        ask = L.chat_prompt(lm, f"{text}\n\nWhich of these is being described: {', '.join(options)}? "
-                                "Answer with one of them.")
-        picks[name] = options[int(np.argmax(R.option_logprobs(lm, ask, options, cfg.batch_size)))]
+        picks[name] = identify(lm, text, options, cfg.batch_size)
     final = R.scores(lm, [texts[0], causal], question, cfg.batch_size, cfg.score_format)["norm"]
     return {"concept": concept, "forward": texts[0], "causal": causal, "options": options,
             "pick_forward": picks["forward"], "pick_causal": picks["causal"],
