@@ -36,7 +36,6 @@ from athanor.core.artifacts import Heatmap, TextTable
 from athanor.core.claims import Check, claim
 from athanor.core.experiment import Analysis, RunSpec, first_run, mean, metric, paired, run_figures
 from athanor.core.runs import read_meta
-from athanor.systems.causal import prompts as P
 
 SUMMARY = "causal-response optimisation with a local language model: definitions, lists, steered stories"
 SOURCE = "To extract information from language models, optimize for causal response"
@@ -88,6 +87,8 @@ def _claims(records, scale: str) -> list:
 
 
 def _prompts_table() -> TextTable:
+    from athanor.systems.causal import prompts as P  # here, not at import: `athanor list` loads no system module
+
     rows = [("score", "<text>\\nQuestion: <question>\\nAnswer:", "P(next token ' Yes'), and over ' Yes' + ' No'"),
             ("definition", "What is <concept>? Answer in one sentence.", "sampled; the concept's name then masked"),
             ("definition question", "Am I thinking of <concept>?", "selects among the samples"),

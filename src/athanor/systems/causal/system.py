@@ -11,9 +11,10 @@ Tasks (``task``):
   replies to "What is c?"; in each, every form of c's name (``prompts.mentions``) is replaced by "it", so no
   definition names its concept; score them all with "Am I thinking of c?" (normalised). Forward prediction keeps
   the first sample (a plain sample of the model, drawn before any score is seen); causal-response keeps the best
-  score (``selector="beam"``: ``causal_beam`` instead, whose partial texts are scored before the name is masked). Round trip: the model reads one definition alone and is
-  asked which of ``options`` concepts it describes (c and ``options - 1`` distractors from ``prompts.CONCEPTS``,
-  in an order drawn per item); its pick is the option of highest per-token log-probability as the reply.
+  score (``selector="beam"``: ``causal_beam`` instead, whose partial texts are scored before the name is masked).
+  Round trip (``identify``): the model reads one definition alone and is asked which of ``options`` concepts it
+  describes (c and ``options - 1`` distractors from ``prompts.CONCEPTS``, in an order drawn per item); its pick is
+  the option of highest per-token log-probability as the reply.
   Metrics: ``roundtrip_forward``, ``roundtrip_causal`` (accuracies over concepts; chance is 1 / options),
   ``score_forward``, ``score_causal``, ``score_mean`` (mean normalised score of all candidates).
 - ``graded``: the post's check that the score means something: each concept of ``prompts.GRADED`` with four

@@ -207,9 +207,13 @@ def zero_shot(params, cfg: Config, data, seed: int) -> np.ndarray:
 
 
 def _metrics(success: np.ndarray, data) -> dict[str, float]:
+    """The evaluation's metrics; a cell no reward sample reached has no success rate, so the task metrics that would
+    read only such cells are left out (``goals_without_samples`` counts them)."""
     tasks = success[data["task_goal_index"]]
-    return {"success": float(np.nanmean(success)), "success_tasks": float(np.nanmean(tasks)),
-            **{f"success_task{k}": float(v) for k, v in enumerate(tasks, 1)},
+    out = {"success": np.nanmean(success) if np.isfinite(success).any() else np.nan,
+           "success_tasks": np.nanmean(tasks) if np.isfinite(tasks).any() else np.nan,
+           **{f"success_task{k}": v for k, v in enumerate(tasks, 1)}}
+    return {**{k: float(v) for k, v in out.items() if np.isfinite(v)},
             "goals_without_samples": float(np.isnan(success).sum())}
 
 
