@@ -48,6 +48,7 @@ import re
 from typing import Any
 
 import numpy as np
+from scipy.stats import spearmanr
 
 from athanor.core import torchtools
 from athanor.core.artifacts import TextTable
@@ -220,11 +221,6 @@ def step(state, data, cfg: Config):
     return new, _metrics(records[-cfg.inner_steps:], cfg)
 
 
-def _spearman(x: np.ndarray, y: np.ndarray) -> float:
-    rx, ry = np.argsort(np.argsort(x)), np.argsort(np.argsort(y))  # ties are broken by order: scores rarely tie
-    return float(np.corrcoef(rx, ry)[0, 1])
-
-
 def _metrics(records: list[dict], cfg: Config) -> dict[str, float]:
     if not records:
         return {}
@@ -237,7 +233,7 @@ def _metrics(records: list[dict], cfg: Config) -> dict[str, float]:
         norm, raw = np.array([r["norm"] for r in records]), np.array([r["raw"] for r in records])
         other = np.array([r["norm_other"] for r in records])
         levels = np.arange(norm.shape[1])
-        return {"graded_spearman": float(np.mean([_spearman(levels, row) for row in norm])),
+        return {"graded_spearman": float(np.mean([spearmanr(levels, row).statistic for row in norm])),
                 "graded_top_beats_bottom": float(np.mean(norm[:, -1] > norm[:, 0])),
                 "graded_match_margin": float(np.mean(norm - other)),
                 **{f"level{k + 1}_norm": float(v) for k, v in enumerate(norm.mean(0))},
