@@ -145,3 +145,9 @@ def test_sweep_in_process_prints_the_table(tmp_path):
     assert sweep_dir.parent.name == "sweep-oracle" and "p0-lr=0.001: 1/1 seeds completed" in lines[0]
     assert any(line.startswith("tv ") for line in lines)
     assert (sweep_dir / "results.csv").is_file() and (sweep_dir / "p0-lr=0.001_s0" / "report.html").is_file()
+    p = athanor("archive", str(sweep_dir), str(tmp_path / "shared"))  # a sweep too; its checkpoints stay behind
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith(f"{tmp_path / 'shared'}: 1 of 1 runs, ") and "MiB (was " in p.stdout
+    assert (tmp_path / "shared" / "sweep.json").is_file() and not list((tmp_path / "shared").rglob("checkpoints"))
+    p = athanor("archive", str(sweep_dir), str(tmp_path / "shared"))
+    assert p.returncode == 2 and "already exists; pass a new path" in p.stderr and "Traceback" not in p.stderr

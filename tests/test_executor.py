@@ -157,6 +157,43 @@ def test_experiment_in_process_without_ray_resumes_and_adds_seeds(tmp_path, toy_
         api.run_experiment(toy_experiment, out=tmp_path, progress=False, resume=tmp_path)
 
 
+def test_archive_drops_checkpoints_and_incomplete_runs_and_resumes(tmp_path, toy_experiment, no_ray, counted):
+    exp_dir = api.run_experiment(toy_experiment, scale="tiny", seeds=2, out=tmp_path / "runs", progress=False)
+    summary = json.loads((exp_dir / "fast_s1" / "summary.json").read_text())
+    (exp_dir / "fast_s1" / "summary.json").write_text(json.dumps({**summary, "status": "interrupted"}))
+    assert any((exp_dir / "slow_s0" / "checkpoints").iterdir())
+
+    out = api.archive(exp_dir, tmp_path / "shared")
+    dest = tmp_path / "shared"
+    assert (out["runs"], out["kept"], out["left_out"]) == (4, 3, ["fast_s1"])
+    assert out["bytes_after"] < out["bytes_before"]
+    assert not list(dest.rglob("checkpoints")) and not (dest / "fast_s1").exists()
+    for run in ("slow_s0", "fast_s0", "slow_s1"):  # everything but the checkpoints, byte for byte
+        want = {p.relative_to(exp_dir): p.read_bytes() for p in (exp_dir / run).rglob("*")
+                if p.is_file() and "checkpoints" not in p.parts}
+        assert {p.relative_to(dest): p.read_bytes() for p in (dest / run).rglob("*") if p.is_file()} == want
+    assert (dest / "report.html").is_file() and _meta(dest) == _meta(exp_dir)
+
+    counted.clear()  # resuming the archive runs only the incomplete run, from the start
+    api.run_experiment(toy_experiment, out=tmp_path, progress=False, resume=dest)
+    assert counted == ["fast_s1"]
+    assert {r["dir"]: r["how"] for r in _meta(dest)["runs"]} == {"slow_s0": "skipped", "fast_s0": "skipped",
+                                                                 "slow_s1": "skipped", "fast_s1": "started"}
+    assert _final(dest / "fast_s1") == summary["final"]
+
+    records = api.archive(dest, tmp_path / "records", records_only=True)
+    kept = {p.suffix for p in (tmp_path / "records").rglob("*") if p.is_file()}
+    assert records["kept"] == 4 and kept <= {".json", ".jsonl"} and (tmp_path / "records" / "claims.json").is_file()
+    assert not [p for p in (tmp_path / "records").rglob("*") if p.is_dir() and not any(p.iterdir())]
+    api.reanalyse(tmp_path / "records")  # the records alone judge the claims again
+
+    with pytest.raises(ConfigError, match="already exists"):
+        api.archive(exp_dir, dest)
+    with pytest.raises(ConfigError, match="is not an experiment or sweep directory"):
+        api.archive(tmp_path, tmp_path / "nothing")
+    assert not (tmp_path / "nothing").exists() and not list(tmp_path.glob(".*.partial"))
+
+
 def test_sweep_in_process(tmp_path, toy_registry, no_ray, counted):
     sweep_dir = api.run_sweep("loop-toy", ["lr=0.05,0.1", "batch_size=4,8"], seeds=2, preset="tiny",
                               sets=["steps=20"], out=tmp_path, progress=False)

@@ -12,6 +12,7 @@ experiment or a report (ARCHITECTURE.md).
     run_sweep("vae", ["kl_weight=0.1,1"], seeds=2) -> Path     a config grid x seeds, results per grid point
     execute_run(task)                           -> dict        one run of either, from its directory (Ray task)
     reanalyse(exp_dir)                          -> Path        judge stored runs again without training
+    archive(exp_dir, dest)                      -> dict        a copy without checkpoints, to share or resume
     bench(["iql"], sets=["layer_norm=false"])   -> [dict]      throughput per system, one process each
 """
 
@@ -38,7 +39,7 @@ from athanor.experiments import get_experiment
 from athanor.systems import SYSTEMS, get_system
 
 __all__ = ["resolve_config", "start_run", "resume_run", "load_run", "run_experiment", "run_sweep", "parse_grid",
-           "sweep_table", "execute_run", "reanalyse", "bench", "bench_names"]
+           "archive", "sweep_table", "execute_run", "reanalyse", "bench", "bench_names"]
 
 
 def resolve_config(system: str, preset: str | None = None, overrides: dict | None = None,
@@ -515,6 +516,65 @@ def reanalyse(exp_dir: Path | str) -> Path:
     meta["reanalysed"] = now_iso()
     _analyse_and_write(module, exp_dir, records, meta)
     return exp_dir
+
+
+RECORD_SUFFIXES = (".json", ".jsonl")  # what `archive(records_only=True)` keeps: configs, summaries, metrics, tables
+
+
+def _tree_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def archive(exp_dir: Path | str, dest: Path | str, *, records_only: bool = False) -> dict:
+    """Copy an experiment or sweep folder to ``dest`` without its checkpoints, to share it or resume it elsewhere.
+
+    Completed runs are copied without ``checkpoints/`` (they are never read again: ``reanalyse``, ``athanor
+    report`` and ``--resume`` use each run's ``summary.json``, ``metrics.jsonl`` and artifacts). Runs that did not
+    complete are left out, so ``athanor experiment NAME --resume DEST`` (or ``athanor sweep --resume DEST``)
+    runs them from the start and keeps the others. ``records_only`` keeps only JSON and JSONL files (configs,
+    summaries, metrics, tables, claims): no figures, videos or reports, a few tens of kB per run.
+    The copy is written beside ``dest`` and renamed into place, so a failure leaves no half-made archive; ``dest``
+    must not exist. Returns {"dest", "runs", "kept", "left_out" (run dirs), "bytes_before", "bytes_after"}.
+    """
+    src = Path(exp_dir)
+    meta_file = next((f for f in ("experiment.json", "sweep.json") if (src / f).is_file()), "experiment.json")
+    src, meta = _read_plan(src, meta_file, "an experiment or sweep directory", "athanor experiment")
+    dest = Path(dest)
+    if dest.exists():
+        raise ConfigError(f"{dest} already exists; pass a new path to archive into")
+    run_dirs = {str(r.get("dir")) for r in meta["runs"]}
+    kept = [d for d in sorted(run_dirs) if _summary(src / d).get("status") == "completed"]
+    left_out = sorted(run_dirs - set(kept))
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        here = Path(folder)
+        skip = set()
+        for name in names:
+            path = here / name
+            if here == src and name in run_dirs and name not in kept:
+                skip.add(name)  # an incomplete run: resuming the archive runs it again from the start
+            elif name == "checkpoints" and path.is_dir() and here.parent == src and here.name in run_dirs:
+                skip.add(name)
+            elif records_only and path.is_file() and path.suffix not in RECORD_SUFFIXES:
+                skip.add(name)
+        return skip
+
+    tmp = dest.with_name(f".{dest.name}.partial")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    try:
+        shutil.copytree(src, tmp, ignore=ignore)
+        if records_only:  # folders left empty (figures/, videos/) carry nothing
+            for folder in sorted((p for p in tmp.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+                if not any(folder.iterdir()):
+                    folder.rmdir()
+        tmp.rename(dest)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ConfigError(f"cannot archive {src} to {dest} ({e.strerror or e}); pass a writable path with room") \
+            from None
+    return {"dest": dest, "runs": len(run_dirs), "kept": len(kept), "left_out": left_out,
+            "bytes_before": _tree_bytes(src), "bytes_after": _tree_bytes(dest)}
 
 
 def bench_names(names: Sequence[str]) -> list[str]:

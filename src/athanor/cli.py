@@ -78,6 +78,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("dirs", nargs="+", metavar="DIR")
     s.add_argument("--out", default=None, metavar="FILE", help="also copy the (single) report to FILE")
 
+    s = sub.add_parser("archive", help="copy an experiment or sweep folder without checkpoints, to share or resume")
+    s.add_argument("dir", metavar="EXP_OR_SWEEP_DIR")
+    s.add_argument("dest", metavar="DEST", help="a new folder; resume it with `athanor experiment NAME --resume DEST`")
+    s.add_argument("--records-only", action="store_true",
+                   help="keep only JSON and JSONL files (configs, summaries, metrics, tables, claims)")
+
     s = sub.add_parser("claims", help="show an experiment's claims")
     s.add_argument("dir", metavar="RUN_OR_EXPERIMENT_DIR")
     s.add_argument("--json", action="store_true")
@@ -244,6 +250,18 @@ def _report(args) -> int:
     return 0
 
 
+def _archive(args) -> int:
+    from athanor.api import archive
+
+    out = archive(args.dir, args.dest, records_only=args.records_only)
+    mib = 2**20
+    print(f"{out['dest']}: {out['kept']} of {out['runs']} runs, {out['bytes_after'] / mib:.1f} MiB "
+          f"(was {out['bytes_before'] / mib:.1f} MiB)")
+    if out["left_out"]:
+        print(f"left out, not completed (resuming the archive runs them again): {', '.join(out['left_out'])}")
+    return 0
+
+
 def _relocate(report: Path, out: Path) -> Path:
     """Write a copy of ``report`` at ``out`` with its relative links re-pointed so images still load."""
     import os
@@ -345,9 +363,7 @@ def _data(args) -> int:
 
 
 COMMANDS = {"list": _list, "run": _run, "experiment": _experiment, "sweep": _sweep, "report": _report,
-            "claims": _claims,
-            "tour": _tour, "bench": _bench,
-            "data": _data}
+            "archive": _archive, "claims": _claims, "tour": _tour, "bench": _bench, "data": _data}
 
 
 def _printable(message: str, keep_newlines: bool) -> str:
