@@ -118,3 +118,20 @@ def test_monte_carlo_grid_agrees_with_closed_form():
     assert abs(grid["z"]).max() < 5.0
     assert float(grid["exact"][3, 3]) == 0.0  # mu=0, sigma=1
     assert (grid["exact"] >= 0).all()
+
+
+def test_run_figures_take_the_lowest_seed_that_has_the_figure(tmp_path):
+    import numpy as np
+
+    from athanor.core.artifact_io import write_artifacts
+    from athanor.core.experiment import run_figures
+
+    spec = RunSpec("vae", "a")
+    records = [RunRecord(spec, seed, tmp_path / f"a_s{seed}", {"x": 1.0}) for seed in range(3)]
+    records.append(RunRecord(RunSpec("vae", "b"), 0, tmp_path / "b_s0", {}))  # failed: never shown
+    for seed, shade in ((1, 40), (2, 200)):  # seed 0 kept only its records
+        write_artifacts(tmp_path / f"a_s{seed}", {"pic": np.full((4, 4, 3), shade, np.uint8)})
+    write_artifacts(tmp_path / "b_s0", {"pic": np.zeros((4, 4, 3), np.uint8)})
+    (tmp_path / "a_s0").mkdir()
+    out = run_figures(records, {"shown": ("a", "pic"), "failed": ("b", "pic"), "absent": ("a", "nothing")})
+    assert set(out) == {"shown"} and int(np.asarray(out["shown"]).mean()) == 40

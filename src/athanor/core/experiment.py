@@ -109,17 +109,17 @@ def curves_over_seeds(records: Sequence[RunRecord], kinds: Mapping[str, str],
 
 def run_figures(records: Sequence[RunRecord], wanted: Mapping[str, tuple[str, str]]) -> dict[str, Any]:
     """Artifacts of the experiment's runs, to show with it: ``{name: (run label, the run's artifact name)}`` ->
-    ``{name: table | image | video}`` read from the lowest-seed completed run of each label (missing ones left
-    out)."""
+    ``{name: table | image | video}`` read from the lowest-seed completed run of each label that has it (a run
+    copied by ``athanor archive --records-only`` has no images or videos, so a later seed's are shown; missing
+    ones left out)."""
     from athanor.core.runs import read_image, read_table, read_video
 
     out: dict[str, Any] = {}
     for name, (label, artifact) in wanted.items():
-        rec = first_run(records, label)
-        if rec is None:
-            continue
-        for read in (read_table, read_image, read_video):
-            art = read(rec.run_dir, artifact)
+        done = sorted((r for r in records if r.spec.label == label and r.final), key=lambda r: r.seed)
+        for rec in done:
+            art = next((a for read in (read_table, read_image, read_video)
+                        if (a := read(rec.run_dir, artifact)) is not None), None)
             if art is not None:
                 out[name] = art
                 break
