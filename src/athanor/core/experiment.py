@@ -83,10 +83,15 @@ def mean(records: Sequence[RunRecord], label: str, key: str) -> float:
     return float(np.mean(vals)) if vals else math.nan
 
 
+def completed_runs(records: Sequence[RunRecord], label: str) -> list[RunRecord]:
+    """The completed runs of ``label``, lowest seed first."""
+    return sorted((r for r in records if r.spec.label == label and r.final), key=lambda r: r.seed)
+
+
 def first_run(records: Sequence[RunRecord], label: str) -> RunRecord | None:
     """The completed run of ``label`` with the lowest seed (the one an experiment shows pictures of), or None."""
-    done = [r for r in records if r.spec.label == label and r.final]
-    return min(done, key=lambda r: r.seed) if done else None
+    done = completed_runs(records, label)
+    return done[0] if done else None
 
 
 def curves_over_seeds(records: Sequence[RunRecord], kinds: Mapping[str, str],
@@ -116,8 +121,7 @@ def run_figures(records: Sequence[RunRecord], wanted: Mapping[str, tuple[str, st
 
     out: dict[str, Any] = {}
     for name, (label, artifact) in wanted.items():
-        done = sorted((r for r in records if r.spec.label == label and r.final), key=lambda r: r.seed)
-        for rec in done:
+        for rec in completed_runs(records, label):
             art = next((a for read in (read_table, read_image, read_video)
                         if (a := read(rec.run_dir, artifact)) is not None), None)
             if art is not None:
