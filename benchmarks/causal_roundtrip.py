@@ -13,9 +13,9 @@ options), and the share of picks at each position. If the reader finds the conce
 description well above chance, a round trip at chance says the generated definitions carry little of their
 concept; if it does not, the instrument itself cannot tell definitions apart.
 
-``picks`` (with EXPERIMENT_DIR, a finished ``causal-response`` experiment): from each seed's definitions table,
-the positions of the true concept and of the forward and causal picks, and the accuracy of both conditioned on
-the position of the true concept.
+``picks`` (with EXPERIMENT_DIR, a finished ``causal-response`` experiment with its checkpoints): from each seed's
+definitions run, the positions of the true concept and of the forward and causal picks, and the accuracy of both
+conditioned on the position of the true concept.
 
 ``story_control`` (with EXPERIMENT_DIR): the control the graded task has, for the stories. Each story's steered and
 unsteered sentences (from its run's last checkpoint) are scored, as the experiment judges them, with the held-out
@@ -33,12 +33,18 @@ from pathlib import Path
 import numpy as np
 
 
-def reader(model: str, options: int, draws: int) -> dict:
-    from athanor.systems.causal import lm as L
+def _records(run_dir: Path) -> tuple[object, list[dict]]:
+    """The config and per-item records of a causal-response run, from its last checkpoint."""
+    from athanor.api import load_run
+
+    cfg, state = load_run(run_dir, template={"seed": 0, "records": []})
+    return cfg, state["records"]
+
+
+def reader(lm, options: int, draws: int) -> dict:
     from athanor.systems.causal import prompts as P
     from athanor.systems.causal import system as S
 
-    lm = L.load(model)
     rng = np.random.default_rng(0)
     positions = np.zeros(options, dtype=int)
     rows = []
@@ -51,50 +57,43 @@ def reader(model: str, options: int, draws: int) -> dict:
                 pick = S.identify(lm, S._mask(text, concept), opts)
                 positions[opts.index(pick)] += 1
                 rows.append({"concept": concept, "level": level + 1, "options": opts, "pick": pick})
-    acc = [float(np.mean([r["pick"] == r["concept"] for r in rows if r["level"] == k + 1])) for k in range(4)]
-    return {"model": model, "options": options, "draws": draws, "chance": 1.0 / options,
-            "accuracy_by_level": acc, "accuracy": float(np.mean([r["pick"] == r["concept"] for r in rows])),
-            "pick_position_share": (positions / positions.sum()).round(4).tolist(), "n": len(rows), "rows": rows}
+    right = np.array([r["pick"] == r["concept"] for r in rows])
+    level_of = np.array([r["level"] for r in rows])
+    return {"options": options, "draws": draws, "chance": 1.0 / options,
+            "accuracy_by_level": [float(right[level_of == k].mean()) for k in range(1, 5)],
+            "accuracy": float(right.mean()), "pick_position_share": (positions / positions.sum()).round(4).tolist(),
+            "n": len(rows), "rows": rows}
 
 
 def picks(exp_dir: Path) -> dict:
+    def accuracy(ok: np.ndarray, where: np.ndarray) -> float | None:
+        return float(ok[where].mean()) if where.any() else None
+
     out = {}
-    for table in sorted(exp_dir.glob("definitions_s*/tables/texts.json")):
-        true_pos, fwd_pos, cau_pos, fwd_ok, cau_ok, k = [], [], [], [], [], 0
-        for concept, _, _, trip in json.loads(table.read_text())["rows"]:
-            chosen, opts = trip.split(" (of ")
-            opts = opts.removesuffix(")").split(", ")
-            k = len(opts)
-            pf, pc = chosen.split(" / ")
-            true_pos.append(opts.index(concept))
-            fwd_pos.append(opts.index(pf))
-            cau_pos.append(opts.index(pc))
-            fwd_ok.append(pf == concept)
-            cau_ok.append(pc == concept)
-        n = len(true_pos)
-        first = np.array(true_pos) == 0
-        out[table.parent.parent.name] = {
-            "n": n, "true_position_counts": np.bincount(true_pos, minlength=k).tolist(),
-            "forward_pick_position_counts": np.bincount(fwd_pos, minlength=k).tolist(),
-            "causal_pick_position_counts": np.bincount(cau_pos, minlength=k).tolist(),
-            "forward_accuracy_true_first": float(np.mean(np.array(fwd_ok)[first])) if first.any() else None,
-            "forward_accuracy_true_later": float(np.mean(np.array(fwd_ok)[~first])) if (~first).any() else None,
-            "causal_accuracy_true_first": float(np.mean(np.array(cau_ok)[first])) if first.any() else None,
-            "causal_accuracy_true_later": float(np.mean(np.array(cau_ok)[~first])) if (~first).any() else None}
+    for run in sorted(exp_dir.glob("definitions_s*")):
+        _, recs = _records(run)
+        k = len(recs[0]["options"])
+        true_pos = np.array([r["options"].index(r["concept"]) for r in recs])
+        first = true_pos == 0
+        out[run.name] = {"n": len(recs), "true_position_counts": np.bincount(true_pos, minlength=k).tolist()}
+        for name in ("forward", "causal"):
+            ok = np.array([r[f"pick_{name}"] == r["concept"] for r in recs])
+            pos = [r["options"].index(r[f"pick_{name}"]) for r in recs]
+            out[run.name] |= {f"{name}_pick_position_counts": np.bincount(pos, minlength=k).tolist(),
+                              f"{name}_accuracy_true_first": accuracy(ok, first),
+                              f"{name}_accuracy_true_later": accuracy(ok, ~first)}
     return out
 
 
-def story_control(exp_dir: Path, model: str) -> dict:
-    from athanor.api import load_run
-    from athanor.systems.causal import lm as L
+def story_control(lm, exp_dir: Path) -> dict:
     from athanor.systems.causal import prompts as P
     from athanor.systems.causal import response as R
 
-    lm, out = L.load(model), {}
+    out = {}
     for run in sorted(exp_dir.glob("story_s*")):
-        cfg, state = load_run(run, template={"seed": 0, "records": []})
+        cfg, recs = _records(run)
         rows = []
-        for i, rec in enumerate(state["records"]):
+        for i, rec in enumerate(recs):
             other = P.STORIES[(i + 1) % len(P.STORIES)][2]
             row = {"story": i, "other_question": other}
             for name in ("steered", "unsteered"):
@@ -117,10 +116,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--draws", type=int, default=5)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
-    result = {"reader": reader(args.model, args.options, args.draws)}
+    from athanor.systems.causal import lm as L
+
+    lm = L.load(args.model)
+    result = {"reader": {"model": args.model, **reader(lm, args.options, args.draws)}}
     if args.experiment is not None:
         result["picks"] = picks(args.experiment)
-        result["story_control"] = story_control(args.experiment, args.model)
+        result["story_control"] = story_control(lm, args.experiment)
     summary = {k: v for k, v in result["reader"].items() if k != "rows"}
     control = {k: {"own_gain": v["own_gain"], "other_gain": v["other_gain"], **v["mean"]}
                for k, v in result.get("story_control", {}).items()}
