@@ -60,7 +60,7 @@ from scipy.stats import spearmanr
 from tqdm.auto import tqdm
 
 from athanor import api
-from athanor.core.rundir import git_sha, now_iso, package_versions, read_json, write_json
+from athanor.core.rundir import git_dirty, git_sha, now_iso, package_versions, read_json, write_json
 from athanor.core.runs import read_meta
 from athanor.envs import oceanworld as W
 from athanor.envs import oceanworld_box2d as B
@@ -309,7 +309,7 @@ def main() -> None:
                       "box2d_dx": disp[g][:, 0].tolist(),
                       "box2d_dy": disp[g][:, 1].tolist(), "nodes": n.tolist(), "valid": valid[g].tolist()}
                   for g, n in zip(names, np.split(nodes, cut), strict=True)}
-    result = {"system": "oceanworld-validation", "created": now_iso(), "git_sha": git_sha(),
+    result = {"system": "oceanworld-validation", "created": now_iso(), "git_sha": git_sha(), "git_dirty": git_dirty(),
               "versions": package_versions(("athanor", "jax", "jaxlib", "numpy", "scipy", "box2d")),
               "machine": {"platform": platform.platform(), "python": platform.python_version(),
                           "cpus": len(os.sched_getaffinity(0)), "load_avg": load},

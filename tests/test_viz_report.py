@@ -712,3 +712,13 @@ def test_atomic_write_leaves_no_temporaries(tmp_path):
     artifact_io.atomic_write_text(tmp_path / "a" / "f.txt", "two")
     assert [p.name for p in (tmp_path / "a").iterdir()] == ["f.txt"]
     assert (tmp_path / "a" / "f.txt").read_text() == "two"
+
+
+@pytest.mark.parametrize("dirty, shown", [(True, "abc123 (with uncommitted changes)"), (False, "abc123"),
+                                          (None, "abc123")])
+def test_run_report_says_when_the_code_was_uncommitted(tmp_path, dirty, shown):
+    run = _make_run(tmp_path / "vae" / "20250101_s0", figures_too=False)
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "git_sha": "abc123", "git_dirty": dirty}))
+    html = run_report(run).read_text()
+    assert shown in html and ("uncommitted" in html) == bool(dirty)

@@ -218,3 +218,13 @@ def test_bench_times_a_pytorch_system_and_refuses_a_run_system(toy_registry):
     result = measure(system, cfg, cfg, preset="tiny", sets=[], calls=2)
     assert result["system"] == "torch-toy" and result["steps_per_s"] > 0 and result["compile_s"] >= 0
     assert result["runtime"]["framework"] == "torch" and result["throughput"]["unit"] == "updates"
+
+
+def test_git_dirty_reads_the_porcelain_status(monkeypatch):
+    from athanor.core import rundir
+
+    for out, want in ((" M src/x.py\n", True), ("", False), (None, None)):
+        monkeypatch.setattr(rundir, "_git", lambda *args, out=out: out)
+        assert rundir.git_dirty() is want
+    monkeypatch.undo()
+    assert rundir.git_dirty() in (True, False, None)  # the real checkout (or none): a bool or None, never an error

@@ -31,7 +31,7 @@ __all__ = ["measure", "run_isolated", "format_table"]
 def measure(system: Any, cfg: Any, full: Any, *, preset: str, sets: list[str], seed: int = 0,
             calls: int = 5) -> dict:
     """Time ``system`` (a bound system) at config ``cfg``; ``full`` is its `full` config, for the projection."""
-    from athanor.core.rundir import git_sha, package_versions
+    from athanor.core.rundir import git_dirty, git_sha, package_versions
     from athanor.core.runloop import eval_seed
 
     data = system.load_data(cfg, seed)
@@ -61,7 +61,7 @@ def measure(system: Any, cfg: Any, full: Any, *, preset: str, sets: list[str], s
         "full_steps": full.steps, "projected_full_s": round(full.steps / per_s, 1),
         "machine": {"platform": platform.platform(), "processor": platform.machine(),
                     "python": platform.python_version(), "cpus": _cpus()},
-        "runtime": system.runtime_info(), "git_sha": git_sha(),
+        "runtime": system.runtime_info(), "git_sha": git_sha(), "git_dirty": git_dirty(),
         "versions": package_versions(("athanor", "jax", "jaxlib", "flax", "optax", "numpy", "torch")),
     }
 

@@ -43,17 +43,31 @@ def unique_dir(parent: Path, name: str) -> Path:
             candidate = parent / f"{name}-{k}"
 
 
-def git_sha() -> str | None:
+def _git(*args: str) -> str | None:
+    """stdout of ``git args`` run in the package's checkout; None outside one or without git."""
     try:
         with warnings.catch_warnings():
             # JAX warns on any fork in a process where it runs threads; git execs at once, so its deadlock
             # cannot happen
             warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
-            out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(athanor.__file__).parent,
-                                 capture_output=True, text=True, timeout=5)
+            out = subprocess.run(["git", *args], cwd=Path(athanor.__file__).parent, capture_output=True, text=True,
+                                 timeout=5)
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    return out.stdout if out.returncode == 0 else None
+
+
+def git_sha() -> str | None:
+    """The checkout's HEAD commit, or None when the package is not run from a git checkout."""
+    out = _git("rev-parse", "HEAD")
+    return out.strip() or None if out is not None else None
+
+
+def git_dirty() -> bool | None:
+    """Whether tracked files differ from HEAD (the results then come from code no commit holds); None outside a
+    checkout. Untracked files are not counted."""
+    out = _git("status", "--porcelain", "--untracked-files=no")
+    return None if out is None else bool(out.strip())
 
 
 def package_versions(names: Iterable[str]) -> dict[str, str]:
@@ -71,7 +85,8 @@ def package_versions(names: Iterable[str]) -> dict[str, str]:
 
 def provenance(runtime: dict[str, Any]) -> dict[str, Any]:
     """Where a run came from: package version, git sha, time, and ``runtime`` (the system's framework info)."""
-    return {"version": athanor.__version__, "git_sha": git_sha(), "runtime": runtime, "created": now_iso()}
+    return {"version": athanor.__version__, "git_sha": git_sha(), "git_dirty": git_dirty(), "runtime": runtime,
+            "created": now_iso()}
 
 
 def json_clean(value: Any, digits: int | None = None) -> Any:

@@ -121,6 +121,12 @@ def _parse_time(value: Any) -> dt.datetime | None:
     return t if t.tzinfo is not None else t.replace(tzinfo=dt.UTC)
 
 
+def _sha(config: dict) -> str | None:
+    """The run's commit, marked when the run's code had uncommitted changes."""
+    sha = config.get("git_sha")
+    return f"{sha} (with uncommitted changes)" if sha and config.get("git_dirty") else sha
+
+
 def _fmt_time(value: Any) -> str:
     t = _parse_time(value)
     if t is None:
@@ -303,7 +309,7 @@ def run_report(run_dir: str | os.PathLike) -> Path:
         ("system", config.get("system")), ("family", config.get("family")), ("seed", config.get("seed")),
         *([("label", config["label"])] if config.get("label") not in (None, config.get("system")) else []),
         ("preset", config.get("preset")), ("created", _fmt_time(config.get("created"))),
-        ("athanor version", config.get("version")), ("git sha", config.get("git_sha")),
+        ("athanor version", config.get("version")), ("git sha", _sha(config)),
         ("runtime", ", ".join(f"{k} {fmt_value(v)}" for k, v in runtime.items()) or None),
     ]
     cfg = config.get("config") if isinstance(config.get("config"), dict) else {}
