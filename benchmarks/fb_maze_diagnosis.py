@@ -9,7 +9,8 @@ z_g inferred exactly as ``fb_maze.zero_shot`` does:
 
 - ``success``: the zero-shot policy pi(s, z_g) from the starts of the run's final evaluation at its time limit
   (``eval_max_steps``): this reproduces the run's ``success_task{k}`` (``reproduces`` says whether exactly), and
-  ``success_1000`` from the same starts at the 1000-step limit of the maze's tasks, the limit IQL's episodes have;
+  ``success_long`` from the same starts at ``long_limit`` steps (by default 1000, the limit of the maze's tasks,
+  which IQL's episodes have);
 - ``success_q_greedy``: the policy that takes, of ``DIRECTIONS`` unit actions evenly spread on the circle, the one
   with the highest min_k F_k(s, a, z_g)^T z_g (the actor's own objective, maximised by enumeration instead of by
   the actor), at the run's time limit. Higher than ``success``: the actor does not find F's best action; about
@@ -66,7 +67,7 @@ def _cos(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean(np.sum(a[ok] * b[ok], -1) / (na[ok] * nb[ok])))
 
 
-def fb_diagnosis(run_dir: Path, n_states: int) -> tuple[dict, np.ndarray]:
+def fb_diagnosis(run_dir: Path, n_states: int, long_limit: int = pointmaze.MAX_STEPS) -> tuple[dict, np.ndarray]:
     meta, system, cfg = _load(run_dir)
     summary = json.loads((run_dir / "summary.json").read_text())
     data = fb_maze.load_data(cfg, meta["seed"])
@@ -112,7 +113,7 @@ def fb_diagnosis(run_dir: Path, n_states: int) -> tuple[dict, np.ndarray]:
             out.append(float(pointmaze.rollout_tasks(pol, [task], episodes, seed + order[k])["success"][0]))
         return out
 
-    out = {"success": success(actor, cfg.eval_max_steps), "success_1000": success(actor, pointmaze.MAX_STEPS),
+    out = {"success": success(actor, cfg.eval_max_steps), "success_long": success(actor, long_limit),
            "success_q_greedy": success(greedy, cfg.eval_max_steps)}
     pick = np.random.default_rng(STATE_SEED).choice(len(data["next_xy"]), min(n_states, len(data["next_xy"])),
                                                     replace=False)
@@ -131,7 +132,8 @@ def fb_diagnosis(run_dir: Path, n_states: int) -> tuple[dict, np.ndarray]:
     out.update(rows)
     logged = [summary["final"][f"success_task{t}"] for t in range(1, len(ks) + 1)]
     result = {"run": run_dir.name, "seed": meta["seed"], "updates": summary["steps_done"],
-              "tasks": list(range(1, len(ks) + 1)), "reproduces": bool(np.allclose(out["success"], logged)),
+              "tasks": list(range(1, len(ks) + 1)), "long_limit": long_limit,
+              "reproduces": bool(np.allclose(out["success"], logged)),
               **{key: np.round(np.asarray(v, np.float64), 3).tolist() for key, v in out.items()},
               **{f"{key}_mean": round(float(np.mean(v)), 3) for key, v in out.items()}}
     return result, xy

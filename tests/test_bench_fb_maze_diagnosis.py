@@ -26,14 +26,14 @@ DATA = {"data_episodes": 24, "data_episode_len": 401}
 
 def test_diagnosis_reproduces_the_run_and_stays_in_range(tmp_path):
     fb_run = api.start_run("fb-maze", preset="tiny", out=tmp_path, progress=False,
-                           overrides={**DATA, "z_samples": 20_000, "eval_episodes": 6, "eval_max_steps": 150})
+                           overrides={**DATA, "z_samples": 20_000, "eval_episodes": 6, "eval_max_steps": 100})
     iql_run = api.start_run("iql", preset="tiny", out=tmp_path, progress=False, overrides={"task_id": 2})
-    out, xy = D.fb_diagnosis(fb_run.run_dir, n_states=300)
+    out, xy = D.fb_diagnosis(fb_run.run_dir, n_states=300, long_limit=200)
     assert out["reproduces"]
     assert xy.shape == (300, 2)
-    success, longer = np.array(out["success"]), np.array(out["success_1000"])
+    success, longer = np.array(out["success"]), np.array(out["success_long"])
     assert np.all(longer >= success)  # the same starts with a longer time limit can only succeed more often
-    for key in ("success", "success_1000", "success_q_greedy"):
+    for key in ("success", "success_long", "success_q_greedy"):
         assert len(out[key]) == 5 and all(0 <= v <= 1 for v in out[key])
     for key in ("cos_actor", "cos_q_greedy", "value_rank"):
         assert len(out[key]) == 5 and all(-1 <= v <= 1 for v in out[key])
