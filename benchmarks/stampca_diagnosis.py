@@ -14,7 +14,9 @@ conventional decoder with the same code and budget.
   latents against the generator's image (with the scoring classifier's confidence, class entropy and agreement
   with the generator's class on the grown ink). ``mass`` is the grown alpha summed over the world over the
   target's: below 1 a design fades, above 1 it overgrows. A design held past T keeps its error; one that was
-  only trained to be right at T drifts away.
+  only trained to be right at T drifts away. ``mse_other`` is each grown design's error against another
+  design's target (the next in its batch), and ``own_over_other_T`` the ratio of the two at T: about 1 when the
+  grown designs are all alike (whatever the seed says, the same picture grows), near 0 when each grows its own.
 - ``learning_curve``: the training loss (``metrics.jsonl``) in windows of ``WINDOW`` updates (for ``stampca-gan``
   its NCA stage only). A loss still falling at the end says the budget, not the model, sets the error.
 - ``decoder_reference`` (emoji): the run's encoder (same architecture, same code size) with a transposed-
@@ -86,6 +88,11 @@ def _mass(x: jax.Array, targets: jax.Array) -> jax.Array:
                                                                              1e-6)
 
 
+def _other(x: jax.Array, targets: jax.Array) -> jax.Array:
+    """Each grown design's error against the next world's target in the batch (another design): (n,)."""
+    return nca.visible_mse(x, jnp.roll(targets, 1, axis=0))
+
+
 def _summarise(steps, curves: dict[str, np.ndarray], grow_max: int, error: str = "mse") -> dict:
     mean = {name: v.mean(axis=1) for name, v in curves.items()}
     best = int(np.argmin(mean[error]))
@@ -94,7 +101,8 @@ def _summarise(steps, curves: dict[str, np.ndarray], grow_max: int, error: str =
             "best_step": steps[best], f"{error}_best": round(float(mean[error][best]), 5),
             f"{error}_T": round(float(mean[error][t]), 5), f"{error}_2T": round(float(mean[error][t2]), 5),
             f"{error}_4T": round(float(mean[error][-1]), 5),
-            "drift_2T_over_T": round(float(mean[error][t2] / mean[error][t]), 3)}
+            "drift_2T_over_T": round(float(mean[error][t2] / mean[error][t]), 3),
+            "own_over_other_T": round(float(mean[error][t] / mean[f"{error}_other"][t]), 3)}
 
 
 def learning_curve(run_dir: Path, after: int = 0) -> dict:
@@ -150,10 +158,12 @@ def decoder_reference(cfg: autoencoder.Config, data, key: jax.Array, updates: in
     constant = data["constant"]
     for split in ("train", "heldout"):
         idx = np.asarray(data[split])
-        err = np.concatenate([np.asarray(nca.visible_mse(apply(params, images[idx[s:s + 256]]), images[idx[s:s + 256]]))
-                              for s in range(0, len(idx), 256)])
-        const = np.asarray(nca.visible_mse(jnp.broadcast_to(constant, images[idx].shape), images[idx]))
-        out[split] = {"mse": round(float(err.mean()), 5), "ratio": round(float(err.mean() / const.mean()), 3)}
+        y = images[idx]
+        grown = jnp.concatenate([apply(params, y[s:s + 256]) for s in range(0, len(idx), 256)])
+        err, other = np.asarray(nca.visible_mse(grown, y)), np.asarray(_other(grown, y))
+        const = np.asarray(nca.visible_mse(jnp.broadcast_to(constant, y.shape), y))
+        out[split] = {"mse": round(float(err.mean()), 5), "ratio": round(float(err.mean() / const.mean()), 3),
+                      "own_over_other": round(float(err.mean() / other.mean()), 3)}
     return out
 
 
@@ -168,7 +178,8 @@ def emoji_diagnosis(run_dir: Path, n_emoji: int, decoder: bool = True) -> dict:
         targets = data["images"][idx]
         x0 = nca.centred(autoencoder.seeds(state.params, cfg, targets), (autoencoder.SIZE, autoencoder.SIZE))
         steps, curves = rollout_curve(state.params["rule"], cfg, x0, targets, jax.random.fold_in(key, i),
-                                      lambda x, t: {"mse": nca.visible_mse(x, t), "mass": _mass(x, t)},
+                                      lambda x, t: {"mse": nca.visible_mse(x, t), "mse_other": _other(x, t),
+                                                    "mass": _mass(x, t)},
                                       cfg.eval_batch)
         const = float(nca.visible_mse(jnp.broadcast_to(data["constant"], targets.shape), targets).mean())
         summary = _summarise(steps, curves, cfg.grow_max)
@@ -189,7 +200,8 @@ def mnist_diagnosis(run_dir: Path, n_digits: int) -> dict:
 
     def measure(x, t):
         probs = mnist_gan._class_probs(data["classifier"], x[..., 3])
-        return {"mse": nca.visible_mse(x, t), "mass": _mass(x, t), "confidence": probs.max(-1),
+        return {"mse": nca.visible_mse(x, t), "mse_other": _other(x, t), "mass": _mass(x, t),
+                "confidence": probs.max(-1),
                 "cls": probs.argmax(-1).astype(jnp.float32)}
 
     x0 = nca.centred(mnist_gan.seeds(cfg, z), (mnist_gan.SIDE, mnist_gan.SIDE))

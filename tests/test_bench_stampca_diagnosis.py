@@ -41,11 +41,20 @@ def test_emoji_measurements_are_consistent(runs):
         assert got["mse_T"] == got["mse"][got["steps"].index(t)]
         assert got["drift_2T_over_T"] == pytest.approx(got["mse_2T"] / got["mse_T"], rel=1e-2)
         assert got["mse_best"] == min(got["mse"]) and got["best_step"] in got["steps"]
+        i = got["steps"].index(t)
+        assert got["own_over_other_T"] == pytest.approx(got["mse"][i] / got["mse_other"][i], rel=1e-2)
         assert all(m >= 0 for m in got["mass"])
     ref = out["decoder_reference"]
     assert ref["updates"] == json.loads((runs[0] / "config.json").read_text())["config"]["steps"]
     for split in ("train", "heldout"):
-        assert ref[split]["mse"] > 0 and ref[split]["ratio"] > 0
+        assert ref[split]["mse"] > 0 and ref[split]["ratio"] > 0 and ref[split]["own_over_other"] > 0
+
+
+def test_other_is_zero_when_the_next_world_is_the_same_design():
+    y = np.random.default_rng(0).uniform(size=(3, 4, 4, 4)).astype(np.float32)
+    assert np.allclose(D._other(np.concatenate([y[:1]] * 3), np.concatenate([y[:1]] * 3)), 0.0)
+    got = np.asarray(D._other(y, y))  # world i against target i - 1
+    assert np.allclose(got, [np.mean((y[i] - y[i - 1]) ** 2) for i in range(3)], atol=1e-7)
 
 
 def test_digit_measurements_are_in_range(runs):
