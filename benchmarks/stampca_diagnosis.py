@@ -196,33 +196,26 @@ def mnist_diagnosis(run_dir: Path, n_digits: int) -> dict:
     key = jax.random.PRNGKey(KEY)
     z = jax.random.normal(key, (n_digits, cfg.latent_dim))
     targets = mnist_gan.ink_to_rgba(mnist_gan.generate(state.gen, z))
-    gan_class = np.asarray(mnist_gan._class_probs(data["classifier"], targets[..., 3])).argmax(-1)
+    gan_probs = np.asarray(mnist_gan._class_probs(data["classifier"], targets[..., 3]))
 
     def measure(x, t):
-        probs = mnist_gan._class_probs(data["classifier"], x[..., 3])
         return {"mse": nca.visible_mse(x, t), "mse_other": _other(x, t), "mass": _mass(x, t),
-                "confidence": probs.max(-1),
-                "cls": probs.argmax(-1).astype(jnp.float32)}
+                "probs": mnist_gan._class_probs(data["classifier"], x[..., 3])}
 
     x0 = nca.centred(mnist_gan.seeds(cfg, z), (mnist_gan.SIDE, mnist_gan.SIDE))
     steps, curves = rollout_curve(state.rule, cfg, x0, targets, jax.random.fold_in(key, 1), measure, cfg.eval_batch)
-    cls = curves.pop("cls").astype(int)  # (steps, n)
+    probs = curves.pop("probs")  # (steps, n, 10)
     summary = _summarise(steps, curves, cfg.grow_max)
-
-    def entropy(c):
-        p = np.bincount(c, minlength=10) / len(c)
-        p = p[p > 0]
-        return float(-(p * np.log2(p)).sum()) + 0.0
-
-    summary["class_entropy"] = [round(entropy(c), 3) for c in cls]
-    summary["agrees_with_gan"] = [round(float(np.mean(c == gan_class)), 3) for c in cls]
-    gan_probs = np.asarray(mnist_gan._class_probs(data["classifier"], targets[..., 3]))
+    scores = [mnist_gan._scores(p, "nca") for p in probs]  # the run's own scoring, at every measured step
+    summary["confidence"] = [round(sc["nca_confidence"], 5) for sc in scores]
+    summary["class_entropy"] = [round(sc["nca_class_entropy"], 3) for sc in scores]
+    summary["agrees_with_gan"] = [round(float(np.mean(p.argmax(-1) == gan_probs.argmax(-1))), 3) for p in probs]
+    gan = mnist_gan._scores(gan_probs, "gan")
     return {"run": run_dir.name, "seed": meta["seed"], "grow_max": cfg.grow_max, "digits": n_digits,
             "run_final": {k: final[k] for k in ("nca_confidence", "nca_class_entropy", "gan_confidence",
                                                 "gan_class_entropy", "real_confidence", "nca_agrees_with_gan",
                                                 "nca_mse", "nca_mse_2x") if k in final},
-            "gan_confidence": round(float(gan_probs.max(-1).mean()), 4),
-            "gan_class_entropy": round(entropy(gan_class), 3),
+            "gan_confidence": round(gan["gan_confidence"], 4), "gan_class_entropy": round(gan["gan_class_entropy"], 3),
             **summary, "learning_curve": learning_curve(run_dir, after=cfg.gan_steps)}
 
 
