@@ -68,6 +68,28 @@ def test_experiment_sets_reach_every_run_that_has_the_key(tmp_path):
     assert run_experiment("vae-kl", resume=exp_dir, progress=False) == exp_dir  # resumes with its stored sets
 
 
+def test_resume_refreshes_the_gallery_only_of_its_own_runs_folder(tmp_path):
+    """In the runs layout (<root>/<name>/<stamp>) a resumed experiment rebuilds <root>/index.html; a folder moved
+    elsewhere (an archive, a scratch copy) has no runs root above it, so nothing above it is scanned or written."""
+    import shutil
+
+    exp_dir = run_experiment("vae-kl", scale="tiny", seeds=1, out=tmp_path / "runs", progress=False)
+    (tmp_path / "runs" / "index.html").unlink()
+    assert run_experiment("vae-kl", resume=exp_dir, progress=False) == exp_dir
+    assert exp_dir.name in (tmp_path / "runs" / "index.html").read_text()
+
+    moved = tmp_path / "work" / "scratch" / "vae"
+    shutil.copytree(exp_dir, moved)
+    bystander = tmp_path / "work" / "other-experiment"
+    shutil.copytree(exp_dir, bystander)
+    for report in bystander.rglob("report.html"):
+        report.unlink()
+    assert run_experiment("vae-kl", resume=moved, progress=False) == moved
+    assert (moved / "report.html").is_file()
+    assert not (tmp_path / "work" / "index.html").exists()
+    assert not list(bystander.rglob("report.html"))  # an unrelated folder is left as it was
+
+
 def test_reanalyse_rejudges_from_stored_runs(tmp_path):
     from athanor.api import reanalyse
 

@@ -273,7 +273,8 @@ def run_experiment(name: str, *, scale: str | None = None, seeds: int | None = N
     records = [RunRecord(spec, seed, exp_dir / f"{spec.label}_s{seed}", entry["final"])
                for (spec, seed), entry in zip(plan, entries, strict=True)]
     _analyse_and_write(module, exp_dir, records, meta)
-    gallery(exp_dir.parent.parent)
+    if exp_dir.parent.name == name:  # the runs folder's layout, <root>/<name>/<stamp>: refresh its gallery
+        gallery(exp_dir.parent.parent)  # (a resumed folder elsewhere has no runs root above it to scan)
     return exp_dir
 
 
