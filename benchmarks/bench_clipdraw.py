@@ -135,7 +135,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     if args.quick:
         args.steps, args.repeats = 40, 2
-    from athanor.core.rundir import package_versions
+    from athanor.core.rundir import package_versions, write_json
 
     out = {"command": " ".join(["python", "benchmarks/bench_clipdraw.py", *sys.argv[1:]]),
            "threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(),
@@ -150,8 +150,7 @@ def main() -> None:
     print(json.dumps(out["renderer"]), flush=True)
     out["run_wall_s"] = round(time.perf_counter() - t0, 1)
     out["load_after"] = os.getloadavg()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(out, indent=1) + "\n")
+    write_json(args.out, out)
     print("wrote", args.out)
 
 

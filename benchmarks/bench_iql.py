@@ -22,7 +22,6 @@ inflates the single-shot ``ratio``; ``loadavg_before`` records the 1-minute load
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
@@ -30,6 +29,7 @@ from pathlib import Path
 
 from athanor.api import bench
 from athanor.core.bench import format_table
+from athanor.core.rundir import write_json
 
 SYSTEMS = ("iql", "iql-awr-discrete", "iql-ddpg", "iql-ddpg-bc")
 
@@ -84,8 +84,7 @@ def main() -> None:
         r["paired"] = paired(name, args.preset, args.rounds, sets=tuple(args.sets))
         results.append(r)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    write_json(out, results)
     print(format_table(results))
     for r in results:
         base, p = r["baseline"] or {}, r["paired"]

@@ -24,7 +24,6 @@ Timings share the machine with whatever else runs; the JSON records the load ave
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -35,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from athanor.core.rundir import git_sha, package_versions
+from athanor.core.rundir import git_sha, package_versions, write_json
 from athanor.envs import oceanworld as W
 
 ORIGINAL_PER_CORE = 10.0  # evaluations/s/core of the original Box2D release for 5x5 creatures
@@ -175,8 +174,7 @@ def main() -> None:
     print("fitness of random genomes (500 steps):", flush=True)
     result["fitness_range"] = fitness_range(256 if args.quick else 1024)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(out, result)
     print(out, file=sys.stderr)
 
 

@@ -129,9 +129,10 @@ def main() -> None:
                  if machine["backend"] == "cpu" else "one process per device count, all devices of one machine"),
         "results": results,
     }
+    from athanor.core.rundir import write_json
+
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    write_json(out, report)
     print(out)
 
 

@@ -30,7 +30,6 @@ idle machine.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import resource
@@ -231,9 +230,10 @@ def main() -> None:
     result = {"system": "stampca", "quick": args.quick,
               **run(QUICK if args.quick else FULL, args.repeats, threads, not args.skip_compile)}
     result["run_wall_s"] = round(time.perf_counter() - start, 1)
+    from athanor.core.rundir import write_json
+
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(out, result)
     for name in ("jax", "torch_eager", "torch_compiled"):
         r = result.get(name)
         if r and "s_per_update" in r:

@@ -80,7 +80,7 @@ def main() -> None:
     if args.worker:
         print(json.dumps(_worker(args.worker, json.loads(os.environ["BENCH_SWEEP_JOB"]))))
         return
-    from athanor.core.rundir import git_sha, package_versions
+    from athanor.core.rundir import git_sha, package_versions, write_json
 
     env = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
     results = []
@@ -103,8 +103,7 @@ def main() -> None:
               "preset": args.preset, "grid": grid, "seeds": args.seeds, "cpus": os.cpu_count(),
               "git_sha": git_sha(), "versions": package_versions(["jax", "ray"]), "results": results}
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    write_json(out, report)
     print(f"{'mode':<16} {'runs':<16} {'n':>3} {'wall s':>8} {'runs/h':>8} {'run s':>6} {'load':>5}")
     for r in results:
         what = ",".join(r["sets"]) or args.preset

@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from athanor.core import config as C
+from athanor.core.rundir import write_json
 from athanor.core.runs import load_run, read_meta
 from athanor.envs import pointmaze
 from athanor.systems import get_system
@@ -128,8 +129,7 @@ def main() -> None:
         for run in args.runs:
             out["runs"].append(ends(run, args.episodes))
             print(json.dumps(out["runs"][-1]), flush=True)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
+    write_json(Path(args.out), out)
     print(f"wrote {args.out}")
 
 

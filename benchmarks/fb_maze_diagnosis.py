@@ -37,6 +37,7 @@ import numpy as np
 from scipy import stats
 
 from athanor.core import config as C
+from athanor.core.rundir import write_json
 from athanor.core.runloop import eval_seed
 from athanor.core.runs import load_run, read_meta
 from athanor.envs import pointmaze
@@ -172,8 +173,7 @@ def main() -> None:
            "directions": DIRECTIONS, "fb": fb_out,
            "iql": iql_out}
     path = Path(args.out or f"benchmarks/results/fb-maze-diagnosis-s{fb_out['seed']}.json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=1) + "\n")
+    write_json(path, out)
     print(f"wrote {path}")
 
 

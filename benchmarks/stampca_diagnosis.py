@@ -40,6 +40,7 @@ import optax
 from flax import linen as nn
 
 from athanor.core import config as C
+from athanor.core.rundir import write_json
 from athanor.core.runs import load_run, read_meta, read_metrics
 from athanor.systems import get_system
 from athanor.systems.stampca import autoencoder, mnist_gan, nca
@@ -233,8 +234,7 @@ def main() -> None:
     out = {"command": f"python benchmarks/stampca_diagnosis.py EMOJI_RUN_DIR MNIST_RUN_DIR --emoji {args.emoji} "
                       f"--digits {args.digits}", "emoji": emoji, "mnist": digits}
     path = Path(args.out or f"benchmarks/results/stampca-diagnosis-s{emoji['seed']}.json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=1) + "\n")
+    write_json(path, out)
     print(f"wrote {path}")
 
 
