@@ -40,9 +40,8 @@ Targets, fixed before any measurement and printed beside the figures: pooled Spe
 reported as measured; nothing is tuned to meet them.
 
 ``--quick`` takes the top 30 elites plus 30 spread evenly over the rest of the archive (by our fitness), and 60
-genomes per other group (~2 minutes measured on 2 cores once the run exists, before the yardsticks were added); the
-default takes every elite and 200 genomes per other group (16 minutes for 204 elites with the yardsticks, measured
-on 2 cores shared with another experiment). Invalid genomes (no node (6, 6),
+genomes per other group (5 minutes measured on 2 cores once the run exists); the default takes every elite and 200
+genomes per other group (9 minutes for 204 elites, measured on 2 idle cores). Invalid genomes (no node (6, 6),
 possible after a mutation) are left out of every statistic. The JSON holds the git sha, versions, both engines'
 configs, every figure and every genome's fitness.
 """

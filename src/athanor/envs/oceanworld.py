@@ -57,7 +57,8 @@ creature's fate; the original's masses and drag law set how far each stroke carr
 (BENCHMARKS.md): rank correlation of fitness against twice the sub-steps 0.996 over start genomes (0.64 before) and
 0.80 over a quick MAP-Elites archive's elites (0.69; larger creatures, selected at one exact setting, stay more
 sensitive: the Box2D model of the original ranks them 0.73 against itself at half its time step, and a 1% change of
-the muscle gain moves them to 0.85 here); against the Box2D model 0.69 pooled (0.56) and none of the top 30 elites
+the muscle gain moves them to 0.85 here; their motion is chaotic, two runs 1% apart drifting twice as far apart
+every heart cycle where start genomes' drift grows in proportion to time); against the Box2D model 0.69 pooled (0.56) and none of the top 30 elites
 an exploit (5 of 30 before); worst plain-bond stretch of a typical 5x5 creature 4% (19.6% rigid); 5x5 start
 creatures ~1,050 evaluations per CPU-second at batches of 256-1024 (the rigid variant 809 in the same run; the
 original: ~10/s/core), creatures spanning the grid ~60-67. Fitness of random 5x5 start genomes lies in about [-76,
