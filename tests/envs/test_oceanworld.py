@@ -244,6 +244,31 @@ def test_joint_damping_takes_the_closed_form_share_of_a_joints_motion():
         np.testing.assert_allclose((dist(P) - dist(X0)) / (dist(P0) - dist(X0)), expect, rtol=1e-2)
 
 
+def test_joint_friction_takes_at_most_its_force_of_a_joints_motion():
+    """The L of the damping test without damping: Coulomb friction F removes min(|delta|, F h^2 (w_i + w_j)) of
+    the far ends' relative motion delta along their line, split by inverse mass (equal here), so a weak friction
+    slows the joint by a fixed amount, a strong one stops it, and none keeps the motion."""
+    g = W.make_genome([(6, 6), (6, 7), (7, 6)], [(6, 6, 0, True, False), (6, 6, 1, True, False)])
+    theta = 1e-3
+    turned = jnp.asarray(5.0 * np.array([np.cos(theta), np.sin(theta)]), jnp.float32)
+    h = 1.0 / 60.0
+    w = 1.0 / (np.pi / 4 + 1.0)  # both far ends carry one bond
+    dist = lambda A: np.linalg.norm(at(A, 6, 7) - at(A, 7, 6))  # noqa: E731
+    for friction in (0.0, 5.0, 100.0):
+        cfg = W.WorldConfig(joint_damping=0.0, joint_friction=friction, muscle_compliance=1e6)
+        body = body_of(g, cfg)
+        X0 = body.x0
+        P0 = X0.at[:, 6 + W.H, 7 + W.H].set(turned)
+        P, _ = W._solve(P0, body, 0.0, cfg, h, None, X0)
+        delta = dist(P0) - dist(X0)
+        kept = delta - np.sign(delta) * min(abs(delta), 2 * friction * h * h * w)
+        np.testing.assert_allclose(dist(P) - dist(X0), kept, rtol=1e-2, atol=1e-6)
+        moved = (at(P, 6, 7) - at(P0, 6, 7)) + (at(P, 7, 6) - at(P0, 7, 6))  # equal masses: momentum balance
+        np.testing.assert_allclose(moved, 0.0, atol=1e-6)
+    assert abs(delta) > 2 * 5.0 * h * h * w  # F = 5 only slows the joint, F = 100 stops it
+    assert abs(delta) < 2 * 100.0 * h * h * w
+
+
 def test_translation_invariance():
     """Shifting the whole start configuration in the world shifts the end state by the same vector."""
     g = take(starts(2, seed=6), 1)

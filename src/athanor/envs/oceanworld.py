@@ -35,7 +35,12 @@ position-based dynamics (XPBD); per sub-step:
      lengths and alpha = bend_compliance = 1e-3. Joint damping (in the first sweep): each bending pair (straight
      joint or corner) also loses the share w_i / (w_i + w_j) of f = c h / (1 + c h) of its relative motion along
      d in this sub-step, c = joint_damping = 10 / s (the two compliances and c have no constant in the original:
-     they were chosen with the validation benchmark, BENCHMARKS.md). Each constraint type is split into two
+     they were chosen with the validation benchmark, BENCHMARKS.md). Joint friction, off by default
+     (joint_friction = F > 0, in the same place): after damping, each end of a bending pair also loses what is left
+     of its share of the pair's motion along d, up to F h^2 w_i: Coulomb friction of force F on the far ends'
+     distance, which stops slow joint motion and slows fast motion by a fixed amount (the original's hinges have
+     friction torques of up to 500: about F = 141 on a right-angle corner's diagonal, F = torque |d| / (a b sin),
+     measured in a trial, BENCHMARKS.md). Each constraint type is split into two
      colours (parity of the first node's row or column in genome coordinates) so that no node is in two pairs of a
      pass; order: straight joints, corners, bonds (bonds last, best satisfied);
   4. v = (p - x) / h, x = p.
@@ -58,11 +63,11 @@ creature's fate; the original's masses and drag law set how far each stroke carr
 0.80 over a quick MAP-Elites archive's elites (0.69; larger creatures, selected at one exact setting, stay more
 sensitive: the Box2D model of the original ranks them 0.73 against itself at half its time step, and a 1% change of
 the muscle gain moves them to 0.85 here; their motion is chaotic, two runs 1% apart drifting twice as far apart
-every heart cycle where start genomes' drift grows in proportion to time); against the Box2D model 0.69 pooled (0.56) and none of the top 30 elites
-an exploit (5 of 30 before); worst plain-bond stretch of a typical 5x5 creature 4% (19.6% rigid); 5x5 start
-creatures ~1,050 evaluations per CPU-second at batches of 256-1024 (the rigid variant 809 in the same run; the
-original: ~10/s/core), creatures spanning the grid ~60-67. Fitness of random 5x5 start genomes lies in about [-76,
-38] (p1 -45, median -8, p99 22).
+every heart cycle where start genomes' drift grows in proportion to time); against the Box2D model 0.69 pooled
+(0.56) and none of the top 30 elites an exploit (5 of 30 before); worst plain-bond stretch of a typical 5x5 creature
+4% (19.6% rigid); 5x5 start creatures ~1,050 evaluations per CPU-second at batches of 256-1024 (the rigid variant
+809 in the same run; the original: ~10/s/core), creatures spanning the grid ~60-67. Fitness of random 5x5 start
+genomes lies in about [-76, 38] (p1 -45, median -8, p99 22).
 
 Deviations from the original, on purpose: point masses and distance constraints instead of rigid bodies and
 revolute joints; the bending limit bounds the angle between two bonds meeting at a node (the original limits
@@ -129,6 +134,7 @@ class WorldConfig:
     muscle_compliance: float = 1e-3  # XPBD compliance of muscle bonds (length / force); 0: rigid
     bend_compliance: float = 1e-3  # XPBD compliance of the bending limits; 0: hard limits
     joint_damping: float = 10.0  # viscous damping rate (1/s) of every joint's opening and closing; 0: none
+    joint_friction: float = 0.0  # Coulomb friction force on every joint's opening and closing; 0: none (default)
 
     def __post_init__(self):
         checks = {"steps": self.steps >= 1, "substeps": self.substeps >= 1, "iterations": self.iterations >= 1,
@@ -136,7 +142,8 @@ class WorldConfig:
                   "muscle_gain": self.muscle_gain >= 0, "drag": self.drag >= 0,
                   "bend_limit_deg": 0 < self.bend_limit_deg <= 180, "node_mass": self.node_mass > 0,
                   "bond_mass": self.bond_mass >= 0, "muscle_compliance": self.muscle_compliance >= 0,
-                  "bend_compliance": self.bend_compliance >= 0, "joint_damping": self.joint_damping >= 0}
+                  "bend_compliance": self.bend_compliance >= 0, "joint_damping": self.joint_damping >= 0,
+                  "joint_friction": self.joint_friction >= 0}
         for name, ok in checks.items():
             if not ok:
                 raise ConfigError(f"WorldConfig.{name}={getattr(self, name)!r} is out of range; see the field's "
@@ -285,7 +292,7 @@ class _Body(NamedTuple):
     ed: jnp.ndarray  # bool: the bond below exists
     fr: jnp.ndarray  # f32: the bond to the right is a drag bond (0/1)
     fd: jnp.ndarray  # f32: the bond below is a drag bond
-    passes: tuple  # per _PAIRS entry: (first, params, q, inv, damp), each stacked over the 2 colours [2, N, N, *b]
+    passes: tuple  # per _PAIRS entry: (first, params, q, inv, damp, fric), each stacked over the 2 colours [2, ...]
     x0: jnp.ndarray  # f32 [2, N+2H, N+2H, *b]: rest positions, centre node at the origin
     winv: jnp.ndarray  # f32 [N+2H, N+2H, *b]: inverse node masses 1 / (node_mass + bond_mass x bonds at the node)
 
@@ -327,6 +334,7 @@ def _make_body(bond_on, bits, origin, cfg):
     h = cfg.dt / cfg.substeps
     a_muscle, a_bend = cfg.muscle_compliance / (h * h), cfg.bend_compliance / (h * h)
     f_damp = cfg.joint_damping * h / (1.0 + cfg.joint_damping * h)
+    friction = cfg.joint_friction > 0
     wi = _view(winv, (0, 0))
 
     passes = []
@@ -335,7 +343,7 @@ def _make_body(bond_on, bits, origin, cfg):
         idx, period = (cols, abs(off[1])) if off[0] == 0 else (rows, abs(off[0]))
         act_i, par_i = pair_params(off, kind, bonds, (0, 0))  # this node is the pair's first end
         act_j, par_j = pair_params(off, kind, bonds, back)  # this node is the pair's second end
-        cols_out = {"first": [], "params": [], "q": [], "inv": [], "damp": []}
+        cols_out = {"first": [], "params": [], "q": [], "inv": [], "damp": [], "fric": []}
         for colour in (0, 1):
             ci = ((idx // period) % 2) == colour
             cj = (((idx - off[0] if off[0] else idx - off[1]) // period) % 2) == colour
@@ -350,6 +358,10 @@ def _make_body(bond_on, bits, origin, cfg):
             cols_out["q"].append(wi * inv)
             cols_out["inv"].append(inv)
             cols_out["damp"].append(jnp.where(member, f_damp * wi / (wi + wj), 0.0) if kind != "bond" else None)
+            # friction: this end's share of the joint's motion left after damping, and the most it may take
+            cols_out["fric"].append(jnp.stack([jnp.where(member, (1.0 - f_damp) * wi / (wi + wj), 0.0),
+                                               jnp.where(member, cfg.joint_friction * h * h * wi, 0.0)])
+                                    if kind != "bond" and friction else None)
         passes.append(tuple(None if v[0] is None else jnp.stack(v) for v in cols_out.values()))
     fr = (er & bits[:, :, 0, 2]).astype(jnp.float32)
     fd = (ed & bits[:, :, 1, 2]).astype(jnp.float32)
@@ -384,11 +396,12 @@ def _solve(P, body, s, cfg, h, lams=None, X0=None):
     cos_b = math.cos(min(beta, math.pi))
     a_muscle, a_bend = cfg.muscle_compliance / (h * h), cfg.bend_compliance / (h * h)
     new_lams = []
-    for i, ((off, kind, _), (first, params, q, inv, damp)) in enumerate(zip(_PAIRS, body.passes, strict=True)):
+    for i, ((off, kind, _), (first, params, q, inv, damp, fric)) in enumerate(zip(_PAIRS, body.passes,
+                                                                                    strict=True)):
         back = (-off[0], -off[1])
 
-        def one(P, xs, off=off, back=back, kind=kind):
-            first, par, q, inv, damp, lam = xs if lams is not None else (*xs, None)
+        def one(P, xs, off=off, back=back, kind=kind, fric_on=fric is not None):
+            first, par, q, inv, damp, fric, lam = xs if lams is not None else (*xs, None)
             X = _view(P, (0, 0), 1)
             d = jnp.where(first, _view(P, off, 1), _view(P, back, 1)) - X
             d2 = d[0] * d[0] + d[1] * d[1] + 1e-12
@@ -410,14 +423,18 @@ def _solve(P, body, s, cfg, h, lams=None, X0=None):
             damping = 0.0
             if X0 is not None and kind != "bond":  # joint damping of the pair's motion in this sub-step
                 d0 = jnp.where(first, _view(X0, off, 1), _view(X0, back, 1)) - _view(X0, (0, 0), 1)
-                damping = damp * ((d[0] - d0[0]) * d[0] + (d[1] - d0[1]) * d[1]) / d2
+                along = (d[0] - d0[0]) * d[0] + (d[1] - d0[1]) * d[1]  # the pair's motion along d, times |d|
+                damping = damp * along / d2
+                if fric_on:  # Coulomb: what damping left of this end's share, up to F h^2 w_i
+                    damping = damping + jnp.clip(fric[0] * along / d2, -fric[1] / dist, fric[1] / dist)
             if lam is None:
                 return _set_interior(P, X + (q * C / dist + damping) * d), None
             alpha = jnp.where(par[0] > 0, a_muscle, 0.0) if kind == "bond" else a_bend
             g = jnp.where(C != 0, C - alpha * lam, 0.0)  # an inactive bound keeps its multiplier, moves nothing
             return _set_interior(P, X + (q * g / dist + damping) * d), lam + inv * g
 
-        xs = (first, params, q, inv, damp if damp is not None else q) + ((lams[i],) if lams is not None else ())
+        xs = (first, params, q, inv, damp if damp is not None else q, fric if fric is not None else q)
+        xs += (lams[i],) if lams is not None else ()
         P, lam = jax.lax.scan(one, P, xs)
         new_lams.append(lam)
     return P, (tuple(new_lams) if lams is not None else None)
@@ -467,7 +484,8 @@ def _step(carry, k, body, cfg):
         P = X + h * V
         lams = None if cfg.iterations == 1 else tuple(jnp.zeros_like(p[0], jnp.float32) for p in body.passes)
         for it in range(cfg.iterations):
-            P, lams = _solve(P, body, s, cfg, h, lams, X if (it == 0 and cfg.joint_damping > 0) else None)
+            joints = cfg.joint_damping > 0 or cfg.joint_friction > 0
+            P, lams = _solve(P, body, s, cfg, h, lams, X if (it == 0 and joints) else None)
         V = (P - X) / h
         X = P
     return X, V
