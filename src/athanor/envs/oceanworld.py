@@ -39,8 +39,8 @@ position-based dynamics (XPBD); per sub-step:
      (joint_friction = F > 0, in the same place): after damping, each end of a bending pair also loses what is left
      of its share of the pair's motion along d, up to F h^2 w_i: Coulomb friction of force F on the far ends'
      distance, which stops slow joint motion and slows fast motion by a fixed amount (the original's hinges have
-     friction torques of up to 500: about F = 141 on a right-angle corner's diagonal, F = torque |d| / (a b sin),
-     measured in a trial, BENCHMARKS.md). Each constraint type is split into two
+     friction torques of up to 500: about F = 141 on a right-angle corner's diagonal, F = torque |d| / (a b sin);
+     F = 141 in place of the damping measured worse in a trial, BENCHMARKS.md). Each constraint type is split into two
      colours (parity of the first node's row or column in genome coordinates) so that no node is in two pairs of a
      pass; order: straight joints, corners, bonds (bonds last, best satisfied);
   4. v = (p - x) / h, x = p.
