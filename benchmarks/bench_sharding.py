@@ -78,14 +78,6 @@ def _run(args: list[str], devices: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _git_sha() -> str | None:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              check=True).stdout.strip() or None
-    except (OSError, subprocess.CalledProcessError):
-        return None
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--devices", default="1,2,4", help="device counts on CPU (on GPU: powers of two up to the GPUs)")
@@ -118,8 +110,10 @@ def main() -> None:
             print(f"{system:10s} devices={n:2d} ({r['backend']}, {r['device_kind']}): batch {r['batch_size']} "
                   f"({r['per_device_batch']} per device)  {r['updates_per_s']:8.1f} updates/s  "
                   f"x{r['updates_per_s'] / base:.2f} vs 1  compile {r['compile_s']:.1f} s", flush=True)
+    from athanor.core.rundir import git_sha, write_json
+
     report = {
-        "git_sha": _git_sha(), "backend": machine["backend"], "device_kind": machine["device_kind"],
+        "git_sha": git_sha(), "backend": machine["backend"], "device_kind": machine["device_kind"],
         "device_count_without_flags": machine["device_count"], "cpu_count": os.cpu_count(),
         "python": platform.python_version(), "calls": args.calls, "inner_steps": args.inner,
         "load_average_1min": {"start": load_start,
@@ -129,8 +123,6 @@ def main() -> None:
                  if machine["backend"] == "cpu" else "one process per device count, all devices of one machine"),
         "results": results,
     }
-    from athanor.core.rundir import write_json
-
     out = Path(args.out)
     write_json(out, report)
     print(out)

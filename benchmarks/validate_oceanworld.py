@@ -207,6 +207,11 @@ def sensitivity(groups: list, separation: dict, growth: dict, ours: dict, finer:
     return out
 
 
+def _label(setting: str) -> str:
+    """A setting's key as words: 'muscle_gain_plus_1%' -> 'muscle gain +1%', 'substeps_x2' -> 'substeps x2'."""
+    return setting.replace("_plus_", " +").replace("_", " ")
+
+
 def sensitivity_figure(res: dict, cycle: int) -> np.ndarray:
     """Median separation of node (6, 6) between two runs against step, log scale, per group and change."""
     from matplotlib.figure import Figure
@@ -220,7 +225,7 @@ def sensitivity_figure(res: dict, cycle: int) -> np.ndarray:
     for (setting, rows), line in zip(res["median_separation"].items(), ("-", "--"), strict=False):
         for group, values in rows.items():
             colour, marker = styles[group]
-            ax.plot(steps, values, line, color=colour, marker=marker, ms=3, label=f"{group}, {setting}")
+            ax.plot(steps, values, line, color=colour, marker=marker, ms=3, label=f"{group}, {_label(setting)}")
     t = np.asarray(steps, float)
     ref = res["median_separation"][next(iter(res["median_separation"]))]["elites"][1]
     ax.plot(t, ref * 2.0 ** ((t - steps[1]) / cycle), ":", color="grey", label="doubling every heart cycle")

@@ -93,4 +93,5 @@ def test_sensitivity_splits_the_elites_at_their_median_growth():
     assert res["growth_p10_median_p90"]["starts"] == pytest.approx([1.3, 1.3, 1.3])
     assert res["median_separation"]["x"]["mutated"] == pytest.approx([float(s) for s in V.SEPARATION_STEPS])
     image = V.sensitivity_figure(res, cycle=60)
+    assert V._label("muscle_gain_plus_1%") == "muscle gain +1%" and V._label("substeps_x2") == "substeps x2"
     assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
