@@ -57,6 +57,8 @@ def cli(description: str, run: Callable[[dict, int, int], dict], quick: dict, fu
 
     from _cores import set_threads
 
+    from athanor.core.rundir import write_json
+
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=0, help="cores to use (default: all this process may use)")
@@ -67,9 +69,7 @@ def cli(description: str, run: Callable[[dict, int, int], dict], quick: dict, fu
     started = time.perf_counter()
     result = run(quick if args.quick else full, args.repeats, threads)
     result["run_wall_s"] = round(time.perf_counter() - started, 1)
-    text = json.dumps(result, indent=1)
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
-    print(text)
+        write_json(args.out, result)
+    print(json.dumps(result, indent=1))
     return result

@@ -11,11 +11,11 @@ and its wall time read from ``experiment.json``.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from athanor.api import bench
 from athanor.core.bench import format_table
+from athanor.core.rundir import write_json
 
 
 def main() -> None:
@@ -25,11 +25,9 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/results")
     args = ap.parse_args()
     results = bench(["generative"], preset=args.preset, calls=args.calls)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     sha = (results[0].get("git_sha") or "nogit")[:10]
-    path = out / f"generative-{sha}.json"
-    path.write_text(json.dumps(results, indent=2) + "\n")
+    path = Path(args.out) / f"generative-{sha}.json"
+    write_json(path, results)
     print(format_table(results))
     total = sum(r["projected_full_s"] for r in results)
     print(f"projected full training time, all models: {total / 60:.1f} min (evaluation excluded)")

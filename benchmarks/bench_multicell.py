@@ -78,7 +78,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     threads = set_threads(args.threads)
-    from athanor.core.rundir import git_sha, package_versions
+    from athanor.core.rundir import git_sha, package_versions, write_json
 
     load_before = os.getloadavg()
     results = []
@@ -96,11 +96,9 @@ def main() -> None:
                        "cpus_total": os.cpu_count()},
            "versions": package_versions(("athanor", "jax", "jaxlib", "numpy")), "git_sha": git_sha(),
            "run_wall_s": round(time.perf_counter() - start, 1)}
-    text = json.dumps(out, indent=2)
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
-    print(text)
+        write_json(args.out, out)
+    print(json.dumps(out, indent=2))
 
 
 if __name__ == "__main__":

@@ -128,7 +128,9 @@ def main(argv: list[str] | None = None) -> dict:
                for k, v in result.get("story_control", {}).items()}
     print(json.dumps({"reader": summary, "picks": result.get("picks"), "story_control": control}, indent=1))
     if args.out:
-        args.out.write_text(json.dumps(result, indent=1) + "\n")
+        from athanor.core.rundir import write_json
+
+        write_json(args.out, result)
     return result
 
 

@@ -455,7 +455,6 @@ def main() -> None:
                          "total_s": time.perf_counter() - t0},
               "genomes": per_genome}
     out = args.out or Path(f"benchmarks/results/oceanworld-validation{'-quick' if args.quick else ''}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
     write_json(out, result)
     figure = args.figure or Path(f"docs/results/oceanworld-sensitivity{'-quick' if args.quick else ''}.png")
     write_png(figure, sensitivity_figure(res["sensitivity"], cycle))
