@@ -383,7 +383,9 @@ def _solve(P, body, s, cfg, h, lams=None, X0=None):
     Joint damping, given X0 (the positions at the start of the sub-step; the first sweep only): a bending pair
     (skip or diag) also loses the share f w_i / (w_i + w_j) (the body's `damp`) of its relative motion along d
     in this sub-step, (d - d0) . d / |d|^2, f = c h / (1 + c h), c = joint_damping: the implicit step of a
-    viscous damper on the rate at which the joint opens or closes, equal and opposite at both ends. Fused into
+    viscous damper on the rate at which the joint opens or closes, equal and opposite at both ends. Joint friction
+    (the body's `fric`: this end's share of what damping left, and F h^2 w_i) then takes that share, clipped to
+    +-F h^2 w_i: Coulomb friction of force F, also equal and opposite. Fused into
     the projection kernel: a separate velocity pass per pair type and colour made the step ~30% slower than
     without damping (measured).
 
@@ -469,12 +471,13 @@ def _activation(t, cfg):
 
 
 def _step(carry, k, body, cfg):
-    """Advance one step (k = step index): per sub-step drag, predict, constraint sweep(s) (joint damping in the
-    first), velocity update."""
+    """Advance one step (k = step index): per sub-step drag, predict, constraint sweep(s) (joint damping and
+    friction in the first), velocity update."""
     X, V = carry
     S = cfg.substeps
     h = cfg.dt / S
     opening = (k // cfg.beat_period) % 2 == 1
+    joints = cfg.joint_damping > 0 or cfg.joint_friction > 0  # the first sweep needs the sub-step's start
     for j in range(S):
         s = _activation(k.astype(jnp.float32) + (j + 1.0) / S, cfg)
         if cfg.drag > 0 and cfg.asymmetric_drag:  # skip the drag kernel entirely while the heart closes
@@ -484,7 +487,6 @@ def _step(carry, k, body, cfg):
         P = X + h * V
         lams = None if cfg.iterations == 1 else tuple(jnp.zeros_like(p[0], jnp.float32) for p in body.passes)
         for it in range(cfg.iterations):
-            joints = cfg.joint_damping > 0 or cfg.joint_friction > 0
             P, lams = _solve(P, body, s, cfg, h, lams, X if (it == 0 and joints) else None)
         V = (P - X) / h
         X = P
